@@ -1,0 +1,30 @@
+"""The interface every depth completer (NLSPN, classical baseline) offers the node and tools."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class Completion:
+    """Dense output for one frame, at the input's size.
+
+    ``depth``: HxW float32 metres, 0 where the completer has no estimate.
+    ``confidence``: HxW float32 in 0..1, or None when the completer has none.
+    ``timings_ms``: stage name -> milliseconds spent in this call.
+    """
+
+    depth: np.ndarray
+    confidence: np.ndarray | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Completer(Protocol):
+    """``complete(rgb, sparse)``: rgb HxWx3 uint8 (RGB order), sparse HxW float32 metres (0 = none)."""
+
+    name: str
+    device: str
+
+    def complete(self, rgb: np.ndarray, sparse: np.ndarray) -> Completion: ...

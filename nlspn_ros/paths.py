@@ -1,0 +1,22 @@
+"""Well-known locations: the repository, the shared data beside it, shipped models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+
+
+def shared_dir() -> Path:
+    """The ``shared/`` folder beside the checkout (override with ``NLSPN_SHARED``)."""
+    env = os.environ.get("NLSPN_SHARED")
+    return Path(env) if env else REPO_ROOT.parent / "shared"
+
+
+def kitti_samples_dir() -> Path:
+    return shared_dir() / "data" / "kitti_samples"
+
+
+def golden_dir() -> Path:
+    return shared_dir() / "fixtures" / "nlspn_golden"
