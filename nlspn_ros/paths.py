@@ -20,3 +20,7 @@ def kitti_samples_dir() -> Path:
 
 def golden_dir() -> Path:
     return shared_dir() / "fixtures" / "nlspn_golden"
+
+
+# The embedded default model (small configuration trained on synthetic scenes) and its card.
+DEFAULT_CHECKPOINT = PACKAGE_DIR / "models" / "default.pt"
