@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -24,3 +25,17 @@ def golden_dir() -> Path:
 
 # The embedded default model (small configuration trained on synthetic scenes) and its card.
 DEFAULT_CHECKPOINT = PACKAGE_DIR / "models" / "default.pt"
+
+
+def message_definition(name: str) -> str:
+    """Text of ``msg/<name>.msg``: from the source tree, else from an installed share/nlspn_ros/msg."""
+    candidates = [REPO_ROOT / "msg"]
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if prefix:
+            candidates.append(Path(prefix) / "share" / "nlspn_ros" / "msg")
+    candidates.append(Path(sys.prefix) / "share" / "nlspn_ros" / "msg")
+    for folder in candidates:
+        path = folder / f"{name}.msg"
+        if path.is_file():
+            return path.read_text()
+    raise FileNotFoundError(f"message definition {name}.msg not found in {[str(c) for c in candidates]}")

@@ -1,16 +1,24 @@
 """Shared test fixtures. Data in ../shared is read in place; missing data fails, never skips."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from nlspn_ros import paths
 
+# ROS tests run real processes: give this test session its own DDS domain (children inherit
+# it) so parallel runs on one machine do not see each other, and keep discovery on localhost.
+os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
 
 def _require(path: Path) -> Path:
     if not path.exists():
-        pytest.fail(f"required shared data not found: {path} (set NLSPN_SHARED or put shared/ beside the checkout)")
+        pytest.fail(
+            f"required shared data not found: {path} (set NLSPN_SHARED or put shared/ beside the checkout)"
+        )
     return path
 
 

@@ -1,0 +1,61 @@
+"""The ROS package and the pip package are what users and rosdep expect."""
+import subprocess
+import sys
+import zipfile
+
+from catkin_pkg.package import parse_package
+
+from ros_util import REPO_ROOT
+
+INSTALL = REPO_ROOT / "install" / "nlspn_ros"
+
+
+def test_package_xml_is_valid_format3():
+    package = parse_package(str(REPO_ROOT / "package.xml"))
+    package.validate()
+    assert package.name == "nlspn_ros"
+    assert package.package_format == 3
+    assert package.get_build_type() == "ament_cmake"
+    assert package.licenses and package.maintainers
+    assert "rosidl_interface_packages" in [g.name for g in package.member_of_groups]
+    exec_deps = {d.name for d in package.exec_depends}
+    assert {"rclpy", "rosidl_default_runtime", "diagnostic_msgs"} <= exec_deps
+
+
+def test_colcon_install_tree():
+    """What scripts/setup's colcon build installs, where ros2 run / ros2 launch look for it."""
+    for exe in ("nlspn_node", "nlspn_ros"):
+        path = INSTALL / "lib" / "nlspn_ros" / exe
+        assert path.is_file(), f"{path} missing: run scripts/setup"
+        assert path.stat().st_mode & 0o111, f"{path} is not executable"
+    share = INSTALL / "share" / "nlspn_ros"
+    assert (share / "package.xml").is_file()
+    assert (share / "msg" / "DepthCompletion.msg").is_file()
+    for folder in ("launch", "config"):
+        sources = {p.name for p in (REPO_ROOT / folder).iterdir() if p.is_file()}
+        installed = {p.name for p in (share / folder).iterdir()} if (share / folder).is_dir() else set()
+        assert sources <= installed, f"{folder}/ not installed: {sorted(sources - installed)}"
+
+
+def test_installed_executable_runs():
+    """The generated launcher reaches the package's CLI (--help needs no ROS graph)."""
+    result = subprocess.run(
+        [sys.executable, str(INSTALL / "lib" / "nlspn_ros" / "nlspn_ros"), "--help"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: nlspn_ros" in result.stdout
+
+
+def test_pip_wheel_holds_the_core_and_the_command(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO_ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (wheel,) = tmp_path.glob("nlspn_ros-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "nlspn_ros/paths.py" in names and "nlspn_ros/cli/__init__.py" in names
+    assert any(n.endswith("share/nlspn_ros/msg/DepthCompletion.msg") for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "nlspn_ros = nlspn_ros.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
