@@ -1,0 +1,206 @@
+"""LiDAR points -> sparse depth image (the input NLSPN takes), with a z-buffer and drop counts.
+
+A point X (LiDAR frame) goes to the camera's optical frame with ``T_cam_lidar``, then to pixel
+coordinates (u, v) with the camera model (see :mod:`nlspn_ros.geometry.camera`). It lands in
+column ``floor(u + 0.5)``, row ``floor(v + 0.5)``; its depth is z in the (rectified, for rectified
+images) optical frame. Where several points land in one pixel the nearest wins. Each dropped point
+is counted under the first rule it breaks, in this order: non-finite, too near (behind the camera
+or under ``min_depth``), too far (depth over ``max_depth``), outside the image.
+
+Cost is O(N log N) in the number of points that land (one sort for the z-buffer) plus O(N) work on
+the whole cloud, in float32; nothing depends on pixels x points.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from nlspn_ros.geometry.camera import CameraModel
+from nlspn_ros.geometry.motion import ConstantVelocity
+
+DEFAULT_MIN_DEPTH = 0.1
+DEFAULT_MAX_DEPTH = float("inf")
+
+
+@dataclass(frozen=True)
+class ProjectionStats:
+    """What happened to the points of one cloud (for the node's diagnostics)."""
+
+    input_points: int
+    non_finite: int  # NaN/Inf coordinates (or so large that the transform overflows)
+    too_near: int  # behind the camera or nearer than min_depth
+    too_far: int  # depth beyond max_depth
+    outside_image: int
+    landed: int  # points inside the image, before the z-buffer
+    pixels: int  # pixels with a depth (landed minus points hidden by a nearer one in the same pixel)
+
+    @property
+    def dropped(self) -> int:
+        return self.non_finite + self.too_near + self.too_far + self.outside_image
+
+    @property
+    def occluded(self) -> int:
+        return self.landed - self.pixels
+
+    def as_dict(self) -> dict[str, int]:
+        return {**asdict(self), "dropped": self.dropped, "occluded": self.occluded}
+
+
+@dataclass(frozen=True)
+class Projection:
+    """``depth``: HxW float32 metres, 0 = no point. ``intensity``: HxW float32 of the winning
+    points (0 = no point), or None when no intensities were given."""
+
+    depth: np.ndarray
+    intensity: np.ndarray | None
+    stats: ProjectionStats
+
+
+def _as_xyz(points: np.ndarray) -> np.ndarray:
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] < 3:
+        raise ValueError(f"points must be an (N, 3+) array (x, y, z first), got shape {points.shape}")
+    if not (np.issubdtype(points.dtype, np.floating) or np.issubdtype(points.dtype, np.integer)):
+        raise ValueError(f"points must be numeric, got dtype {points.dtype}")
+    return points[:, :3]
+
+
+def _pixel_coordinates(
+    xyz: np.ndarray, t_cam_lidar: np.ndarray, camera: CameraModel
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(depth (N,), uv_numerators (2, N) or None).
+
+    Rectified: returns ``(w, [u*w; v*w])`` from one 3x4 matrix ``P @ R @ T``. Raw: returns
+    ``(z, None)``; u, v come later from OpenCV for the kept points only.
+    """
+    if camera.rectified:
+        rotation = np.eye(4)
+        rotation[:3, :3] = camera.r
+        matrix = (camera.p @ rotation @ t_cam_lidar).astype(np.float32)
+    else:
+        matrix = t_cam_lidar[:3].astype(np.float32)
+    homogeneous = matrix[:, :3] @ xyz.T  # (3, N), rows contiguous
+    homogeneous += matrix[:, 3:]
+    if camera.rectified:
+        return homogeneous[2], homogeneous[:2]
+    return homogeneous[2], homogeneous
+
+
+def _raw_pixels(camera_points: np.ndarray, camera: CameraModel) -> np.ndarray:
+    """(3, M) points in the camera frame, all with z > 0 -> (2, M) raw (distorted) pixel coordinates."""
+    objects = np.ascontiguousarray(camera_points.T, dtype=np.float64).reshape(-1, 1, 3)
+    zero = np.zeros(3)
+    if camera.distortion_model == "equidistant":
+        d = camera.d if camera.d.size else np.zeros(4)
+        pixels, _ = cv2.fisheye.projectPoints(objects, zero, zero, camera.k, d)
+    else:
+        d = camera.d if camera.d.size else np.zeros(5)
+        pixels, _ = cv2.projectPoints(objects, zero, zero, camera.k, d)
+    return pixels.reshape(-1, 2).T.astype(np.float32)
+
+
+def _zbuffer(
+    linear_index: np.ndarray, depth: np.ndarray, intensity: np.ndarray | None, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Nearest point per pixel. Sorts one int64 key (pixel << 32 | depth bits): positive float32
+    bit patterns order like the floats, so the first key of each pixel is its nearest point
+    (ties: the earlier point, the sort is stable). Returns (depth image, intensity image, pixels)."""
+    key = (linear_index.astype(np.int64) << 32) | depth.view(np.uint32).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    pixel = key >> 32
+    first = np.empty(pixel.shape, dtype=bool)
+    first[:1] = True
+    np.not_equal(pixel[1:], pixel[:-1], out=first[1:])
+    winners = order[first]
+    depth_image = np.zeros(shape, dtype=np.float32)
+    depth_image.ravel()[pixel[first]] = depth[winners]
+    intensity_image = None
+    if intensity is not None:
+        intensity_image = np.zeros(shape, dtype=np.float32)
+        intensity_image.ravel()[pixel[first]] = intensity[winners]
+    return depth_image, intensity_image, int(winners.size)
+
+
+def project_points(
+    points: np.ndarray,
+    t_cam_lidar: np.ndarray,
+    camera: CameraModel,
+    *,
+    min_depth: float = DEFAULT_MIN_DEPTH,
+    max_depth: float = DEFAULT_MAX_DEPTH,
+    intensity: np.ndarray | None = None,
+    motion: ConstantVelocity | None = None,
+) -> Projection:
+    """Project an (N, 3+) LiDAR cloud (x, y, z first; extra columns ignored) into ``camera``.
+
+    ``t_cam_lidar``: 4x4 LiDAR -> camera optical frame. ``intensity``: optional (N,) values
+    rendered alongside the depth (same z-buffer winners). ``motion``: optional per-point motion
+    compensation to the image stamp. An empty cloud gives an all-zero image.
+    """
+    xyz = _as_xyz(points)
+    if not 0 < min_depth <= max_depth:
+        raise ValueError(f"need 0 < min_depth <= max_depth, got {min_depth}, {max_depth}")
+    t_cam_lidar = np.asarray(t_cam_lidar, dtype=np.float64)
+    if t_cam_lidar.shape != (4, 4):
+        raise ValueError(f"t_cam_lidar must be 4x4, got shape {t_cam_lidar.shape}")
+    count = xyz.shape[0]
+    if intensity is not None:
+        intensity = np.asarray(intensity, dtype=np.float32).ravel()
+        if intensity.shape[0] != count:
+            raise ValueError(f"{intensity.shape[0]} intensities for {count} points")
+    if motion is not None:
+        xyz = motion.apply(xyz)
+    xyz = xyz.astype(np.float32, copy=False)
+    height, width = camera.height, camera.width
+
+    depth, homogeneous = _pixel_coordinates(xyz, t_cam_lidar, camera)
+    finite = np.isfinite(depth)
+    non_finite = count - int(np.count_nonzero(finite))
+    in_range = (depth >= min_depth) & (depth <= max_depth)
+    too_near = depth < min_depth
+    if non_finite:
+        in_range &= finite
+        too_near &= finite
+    kept = np.flatnonzero(in_range)
+    too_near_count = int(np.count_nonzero(too_near))
+    too_far_count = count - non_finite - too_near_count - kept.size
+
+    depth = depth[kept]
+    if camera.rectified:
+        uv = homogeneous[:, kept] / depth
+    else:
+        uv = _raw_pixels(homogeneous[:, kept], camera)
+    uv += 0.5
+    col, row = uv[0], uv[1]
+    inside = np.flatnonzero((col >= 0) & (col < width) & (row >= 0) & (row < height))
+    linear_index = row[inside].astype(np.int64) * width + col[inside].astype(np.int64)
+    depth = depth[inside]
+    values = intensity[kept[inside]] if intensity is not None else None
+    depth_image, intensity_image, pixels = _zbuffer(linear_index, depth, values, (height, width))
+    stats = ProjectionStats(
+        input_points=count,
+        non_finite=non_finite,
+        too_near=too_near_count,
+        too_far=too_far_count,
+        outside_image=kept.size - inside.size,
+        landed=inside.size,
+        pixels=pixels,
+    )
+    return Projection(depth_image, intensity_image, stats)
+
+
+def project_to_depth(
+    points: np.ndarray,
+    t_cam_lidar: np.ndarray,
+    camera: CameraModel,
+    *,
+    min_depth: float = DEFAULT_MIN_DEPTH,
+    max_depth: float = DEFAULT_MAX_DEPTH,
+    motion: ConstantVelocity | None = None,
+) -> np.ndarray:
+    """HxW float32 sparse depth in metres (0 = no point); see :func:`project_points`."""
+    return project_points(points, t_cam_lidar, camera, min_depth=min_depth, max_depth=max_depth,
+                          motion=motion).depth
