@@ -1,0 +1,1 @@
+"""Bag tools core (rosbags, no rclpy): typestore, streaming reader, message builders, writer."""
