@@ -11,7 +11,9 @@ import importlib
 import sys
 
 # subcommand name -> module (imported only when that subcommand is used or listed)
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "make-bag": "nlspn_ros.cli.make_bag",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
