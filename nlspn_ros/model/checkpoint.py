@@ -58,7 +58,8 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/foreign/unsafe files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"truncated, corrupt or another format; {type(exc).__name__}: {first_line}"[:300]
         if "Weights only load failed" in str(exc) or "Unsupported global" in str(exc):
             reason = "refused: it contains pickled objects other than tensors and plain data"
         raise CheckpointError(f"checkpoint {path}: not a loadable checkpoint ({reason})") from exc
