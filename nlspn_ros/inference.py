@@ -1,0 +1,157 @@
+"""NLSPN as a :class:`~nlspn_ros.completion.Completer`: numpy frames in, dense depth out.
+
+Handles device selection (``auto`` = CUDA when available), precision (fp16/bf16 autocast
+for the CNN on CUDA, the propagation always float32), the official input normalization
+(RGB / 255, ImageNet mean/std; depth in metres), the max-depth clamp and warm-up. Runs
+under ``torch.inference_mode``: no autograd state is kept between frames.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import paths
+from .completion import Completion
+from .model import NLSPNConfig, NLSPNModel, load_checkpoint
+
+LOG = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; an unavailable CUDA device is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+class NLSPNCompleter:
+    """Depth completion with an NLSPN checkpoint (``None`` = the shipped default model).
+
+    ``config_overrides`` replace config fields after loading (e.g. ``{'legacy': True,
+    'preserve_input': True}`` for the released official checkpoints).
+    """
+
+    name = "nlspn"
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", precision: str = "fp32",
+                 max_depth: float | None = None, config_overrides: dict | None = None) -> None:
+        torch_device = resolve_device(device)
+        path = paths.DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
+        model, _ = load_checkpoint(path, device=torch_device, overrides=config_overrides)
+        self._setup(model, torch_device, precision, max_depth)
+        self.checkpoint = path
+
+    @classmethod
+    def from_model(cls, model: NLSPNModel, config: NLSPNConfig | None = None, device: str = "auto",
+                   precision: str = "fp32", max_depth: float | None = None) -> NLSPNCompleter:
+        """Wrap an in-memory model (moved to ``device``, put in eval mode)."""
+        if config is not None and config != model.config:
+            raise ValueError(f"config {config} does not describe the model ({model.config})")
+        completer = cls.__new__(cls)
+        completer._setup(model, resolve_device(device), precision, max_depth)
+        completer.checkpoint = None
+        return completer
+
+    def _setup(self, model: NLSPNModel, device: torch.device, precision: str,
+               max_depth: float | None) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        if precision == "fp16" and device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device (use fp32 or bf16 on the CPU)")
+        if max_depth is not None and not max_depth > 0:
+            raise ValueError(f"max_depth must be positive, got {max_depth}")
+        self._torch_device = device
+        self.device = str(device)
+        self.precision = precision
+        self.max_depth = max_depth
+        memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        self.model = model.to(device=device, memory_format=memory_format).eval()
+        self._memory_format = memory_format
+        self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255.0
+
+    @property
+    def config(self) -> NLSPNConfig:
+        return self.model.config
+
+    @property
+    def prop_time(self) -> int:
+        return self.model.prop_time
+
+    @prop_time.setter
+    def prop_time(self, value: int) -> None:
+        self.model.prop_time = value
+
+    def _inputs(self, rgb: np.ndarray, sparse: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        is_rgb = isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3
+        if not (is_rgb and rgb.dtype == np.uint8):
+            raise ValueError(f"rgb must be an HxWx3 uint8 array, got {getattr(rgb, 'shape', None)} "
+                             f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
+        if not (isinstance(sparse, np.ndarray) and sparse.shape == rgb.shape[:2]):
+            raise ValueError(f"sparse must be an HxW array matching rgb {rgb.shape[:2]}, "
+                             f"got {getattr(sparse, 'shape', None)}")
+        if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+            raise ValueError(f"empty image {rgb.shape}")
+        sparse = np.asarray(sparse, dtype=np.float32)
+        invalid = ~np.isfinite(sparse) | (sparse < 0)
+        if invalid.any():
+            LOG.warning("sparse depth: %d non-finite or negative values treated as empty", int(invalid.sum()))
+            sparse = np.where(invalid, np.float32(0), sparse)
+        rgb_t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self._torch_device, non_blocking=True)
+        rgb_t = rgb_t.permute(2, 0, 1).unsqueeze(0).float()
+        rgb_t = ((rgb_t - self._mean) / self._std).contiguous(memory_format=self._memory_format)
+        dep_t = torch.from_numpy(np.ascontiguousarray(sparse)).to(self._torch_device)
+        dep_t = dep_t.view(1, 1, *sparse.shape)
+        return rgb_t, dep_t
+
+    def _synchronize(self) -> None:
+        if self._torch_device.type == "cuda":
+            torch.cuda.synchronize(self._torch_device)
+
+    def complete(self, rgb: np.ndarray, sparse: np.ndarray) -> Completion:
+        """rgb HxWx3 uint8 (RGB order), sparse HxW float32 metres (0 = none) -> dense depth."""
+        start = time.perf_counter()
+        with torch.inference_mode():
+            rgb_t, dep_t = self._inputs(rgb, sparse)
+            self._synchronize()
+            prepared = time.perf_counter()
+            dtype = PRECISIONS[self.precision]
+            with torch.autocast(self._torch_device.type, dtype=dtype, enabled=dtype is not None):
+                out = self.model(rgb_t, dep_t)
+            self._synchronize()
+            inferred = time.perf_counter()
+            depth = out["pred"][0, 0].float()
+            if self.max_depth is not None:
+                depth = depth.clamp(max=self.max_depth)
+            depth_np = depth.cpu().numpy().astype(np.float32, copy=False)
+            confidence = out["confidence"]
+            confidence_np = None if confidence is None else confidence[0, 0].float().cpu().numpy()
+        done = time.perf_counter()
+        timings = {
+            "preprocess": (prepared - start) * 1e3,
+            "model": (inferred - prepared) * 1e3,
+            "postprocess": (done - inferred) * 1e3,
+            "total": (done - start) * 1e3,
+        }
+        return Completion(depth=depth_np, confidence=confidence_np, timings_ms=timings)
+
+    def warm_up(self, height: int, width: int, runs: int = 1) -> float:
+        """Run ``runs`` dummy frames of ``height x width`` (allocator, kernels); returns the last ms."""
+        rgb = np.full((height, width, 3), 128, np.uint8)
+        sparse = np.zeros((height, width), np.float32)
+        sparse[::7, ::5] = 10.0
+        total = 0.0
+        for _ in range(max(1, runs)):
+            total = self.complete(rgb, sparse).timings_ms["total"]
+        return total
