@@ -1,0 +1,267 @@
+"""Approximate-time pairing of image + camera_info + point cloud by header stamps (ROS-free).
+
+Shared by the live node and the offline bag evaluation: the result is a pure function of the
+sequence of (stream, stamp) arrivals, so both pair the same frames.
+
+Rules (``slop`` and ``queue_size`` are the only parameters):
+
+* Every image is paired with the NEAREST cloud in time with ``|t_cloud - t_image| <= slop``
+  (tie: the earlier cloud). A cloud may serve several images, so a camera faster than the LiDAR
+  (30 Hz vs 10 Hz) gets every image paired with its nearest scan.
+* Its camera_info is the one with the exact same stamp, else the nearest within ``slop``.
+* An image is decided once the nearest candidates are known: a cloud (and a camera_info) with a
+  stamp at or after the image's has arrived, or the stream was flushed. Streams are assumed to
+  arrive in stamp order each (what a driver and a bag give).
+* At most ``queue_size`` messages wait per stream. When one more image arrives, or a cloud /
+  camera_info queue overflows while images wait, the oldest image is decided with the candidates
+  known so far (a LiDAR or camera_info stream that stalls cannot hold images forever). A cloud /
+  camera_info queue that overflows with no image waiting (camera stalled) drops its oldest entry.
+* A stamp going backwards in any stream (bag loop, sim time reset) clears all queues: a
+  :class:`Reset` event is returned and the pending messages are dropped with reason ``reset``.
+* Every message that is not used is reported once as a :class:`Dropped` event with a reason
+  (:data:`DROP_REASONS`) and counted in :attr:`ApproximateTimePairer.dropped`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+IMAGE, CAMERA_INFO, CLOUD = "image", "camera_info", "cloud"
+STREAMS = (IMAGE, CAMERA_INFO, CLOUD)
+
+NO_CLOUD = "no_cloud_within_slop"
+NO_CAMERA_INFO = "no_camera_info_within_slop"
+UNPAIRED = "unpaired"  # a cloud or camera_info that no image chose
+QUEUE_OVERFLOW = "queue_overflow"  # a cloud or camera_info pushed out of a full queue before use
+RESET = "reset"  # pending when a stamp went backwards
+DROP_REASONS = (NO_CLOUD, NO_CAMERA_INFO, UNPAIRED, QUEUE_OVERFLOW, RESET)
+
+
+@dataclass(frozen=True)
+class Pair:
+    image: Any
+    camera_info: Any
+    cloud: Any
+    image_ns: int
+    camera_info_ns: int
+    cloud_ns: int
+
+    @property
+    def cloud_offset_ns(self) -> int:
+        """Cloud stamp minus image stamp."""
+        return self.cloud_ns - self.image_ns
+
+
+@dataclass(frozen=True)
+class Dropped:
+    stream: str
+    stamp_ns: int
+    reason: str
+    message: Any = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class Reset:
+    """A stamp in ``stream`` went from ``previous_ns`` back to ``stamp_ns``; queues were cleared."""
+
+    stream: str
+    stamp_ns: int
+    previous_ns: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.stream} stamp went backwards ({self.previous_ns * 1e-9:.3f} s -> "
+            f"{self.stamp_ns * 1e-9:.3f} s): cleared the pairing queues"
+        )
+
+
+Event = Pair | Dropped | Reset
+
+
+class _Queue:
+    """Messages of one stream in stamp order, remembering which were used."""
+
+    def __init__(self) -> None:
+        self.stamps: list[int] = []
+        self.messages: list[Any] = []
+        self.used: list[bool] = []
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    def append(self, stamp: int, message: Any) -> None:
+        self.stamps.append(stamp)
+        self.messages.append(message)
+        self.used.append(False)
+
+    def pop_front(self) -> tuple[int, Any, bool]:
+        return self.stamps.pop(0), self.messages.pop(0), self.used.pop(0)
+
+    def nearest(self, stamp: int, slop: int, prefer_exact: bool = False) -> int | None:
+        """Index of the entry nearest to ``stamp`` within ``slop`` (tie: earlier), or None."""
+        right = bisect.bisect_left(self.stamps, stamp)
+        if prefer_exact and right < len(self.stamps) and self.stamps[right] == stamp:
+            return right
+        best = None
+        for i in (right - 1, right):
+            if 0 <= i < len(self.stamps) and abs(self.stamps[i] - stamp) <= slop:
+                if best is None or abs(self.stamps[i] - stamp) < abs(self.stamps[best] - stamp):
+                    best = i
+        return best
+
+    def has_at_or_after(self, stamp: int) -> bool:
+        return bool(self.stamps) and self.stamps[-1] >= stamp
+
+
+class ApproximateTimePairer:
+    """Feed messages with :meth:`add` (or the per-stream helpers); each call returns the events it caused."""
+
+    def __init__(self, slop_s: float = 0.05, queue_size: int = 10) -> None:
+        if slop_s < 0:
+            raise ValueError(f"slop must be >= 0, got {slop_s}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.slop_ns = round(slop_s * 1e9)
+        self.queue_size = int(queue_size)
+        self.pairs_made = 0
+        self.resets = 0
+        self.received: Counter[str] = Counter()
+        self.dropped: Counter[tuple[str, str]] = Counter()  # (stream, reason) -> count
+        self._images = _Queue()
+        self._queues = {CAMERA_INFO: _Queue(), CLOUD: _Queue()}
+        self._last_stamp: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ input
+
+    def add_image(self, stamp_ns: int, message: Any) -> list[Event]:
+        return self.add(IMAGE, stamp_ns, message)
+
+    def add_camera_info(self, stamp_ns: int, message: Any) -> list[Event]:
+        return self.add(CAMERA_INFO, stamp_ns, message)
+
+    def add_cloud(self, stamp_ns: int, message: Any) -> list[Event]:
+        return self.add(CLOUD, stamp_ns, message)
+
+    def add(self, stream: str, stamp_ns: int, message: Any) -> list[Event]:
+        if stream not in STREAMS:
+            raise ValueError(f"unknown stream {stream!r} (expected one of {STREAMS})")
+        stamp_ns = int(stamp_ns)
+        self.received[stream] += 1
+        events: list[Event] = []
+        previous = self._last_stamp.get(stream)
+        if previous is not None and stamp_ns < previous:
+            events.append(Reset(stream, stamp_ns, previous))
+            self.resets += 1
+            events += self._clear(RESET)
+            self._last_stamp.clear()
+        self._last_stamp[stream] = stamp_ns
+        if stream == IMAGE:
+            self._images.append(stamp_ns, message)
+            while len(self._images) > self.queue_size:
+                events += self._decide_oldest_image()
+        else:
+            queue = self._queues[stream]
+            queue.append(stamp_ns, message)
+            while len(queue) > self.queue_size:
+                if self._images:  # decide waiting images early so their old candidates can go
+                    events += self._decide_oldest_image()
+                    events += self._prune()
+                else:
+                    events += self._pop_aux(stream, QUEUE_OVERFLOW)
+        events += self._decide_ready_images()
+        events += self._prune()
+        return events
+
+    def flush(self) -> list[Event]:
+        """End of stream: decide every waiting image with what is known, drop what is left."""
+        events: list[Event] = []
+        while self._images:
+            events += self._decide_oldest_image()
+        events += self._clear(UNPAIRED)
+        return events
+
+    def reset(self) -> list[Event]:
+        """Forget everything pending (counted as ``reset`` drops) and the last stamps."""
+        events = self._clear(RESET)
+        self._last_stamp.clear()
+        return events
+
+    @property
+    def pending(self) -> dict[str, int]:
+        return {IMAGE: len(self._images), **{name: len(q) for name, q in self._queues.items()}}
+
+    # ------------------------------------------------------------------ decisions
+
+    def _ready(self, image_ns: int) -> bool:
+        clouds, infos = self._queues[CLOUD], self._queues[CAMERA_INFO]
+        info_known = infos.has_at_or_after(image_ns)
+        return clouds.has_at_or_after(image_ns) and info_known
+
+    def _decide_ready_images(self) -> list[Event]:
+        events: list[Event] = []
+        while self._images and self._ready(self._images.stamps[0]):
+            events += self._decide_oldest_image()
+        return events
+
+    def _decide_oldest_image(self) -> list[Event]:
+        image_ns, image, _ = self._images.pop_front()
+        clouds, infos = self._queues[CLOUD], self._queues[CAMERA_INFO]
+        cloud_i = clouds.nearest(image_ns, self.slop_ns)
+        info_i = infos.nearest(image_ns, self.slop_ns, prefer_exact=True)
+        if cloud_i is None:
+            return [self._drop(IMAGE, image_ns, NO_CLOUD, image)]
+        if info_i is None:
+            return [self._drop(IMAGE, image_ns, NO_CAMERA_INFO, image)]
+        clouds.used[cloud_i] = infos.used[info_i] = True
+        self.pairs_made += 1
+        return [
+            Pair(
+                image,
+                infos.messages[info_i],
+                clouds.messages[cloud_i],
+                image_ns,
+                infos.stamps[info_i],
+                clouds.stamps[cloud_i],
+            )
+        ]
+
+    def _prune(self) -> list[Event]:
+        """Drop clouds / camera_infos no current or future image can choose.
+
+        Future images have stamps >= the oldest waiting image (or the last image seen); for them
+        only the last entry at or before that frontier and later entries can be nearest.
+        """
+        if self._images:
+            frontier = self._images.stamps[0]
+        elif IMAGE in self._last_stamp:
+            frontier = self._last_stamp[IMAGE]
+        else:
+            return []
+        events: list[Event] = []
+        for stream, queue in self._queues.items():
+            while queue.stamps and (
+                queue.stamps[0] < frontier - self.slop_ns or (len(queue) > 1 and queue.stamps[1] <= frontier)
+            ):
+                events += self._pop_aux(stream, UNPAIRED)
+        return events
+
+    def _pop_aux(self, stream: str, reason: str) -> list[Event]:
+        stamp, message, used = self._queues[stream].pop_front()
+        return [] if used else [self._drop(stream, stamp, reason, message)]
+
+    def _clear(self, reason: str) -> list[Event]:
+        events: list[Event] = []
+        while self._images:
+            stamp, message, _ = self._images.pop_front()
+            events.append(self._drop(IMAGE, stamp, reason, message))
+        for stream, queue in self._queues.items():
+            while queue:
+                events += self._pop_aux(stream, reason)
+        return events
+
+    def _drop(self, stream: str, stamp: int, reason: str, message: Any) -> Dropped:
+        self.dropped[(stream, reason)] += 1
+        return Dropped(stream, stamp, reason, message)
