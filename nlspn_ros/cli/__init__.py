@@ -13,6 +13,8 @@ import sys
 # subcommand name -> module (imported only when that subcommand is used or listed)
 COMMANDS: dict[str, str] = {
     "make-bag": "nlspn_ros.cli.make_bag",
+    "replay": "nlspn_ros.cli.replay",
+    "record": "nlspn_ros.cli.record",
 }
 
 
