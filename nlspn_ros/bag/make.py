@@ -2,7 +2,8 @@
 
 A bag written here has, per frame at ``rate_hz``: ``sensor_msgs/Image`` (rgb8) and
 ``sensor_msgs/CameraInfo`` stamped t in the camera optical frame, ``sensor_msgs/PointCloud2``
-stamped ``t - lidar_offset`` in the LiDAR frame, and, for synthetic scenes, a 32FC1 ground-truth
+stamped ``t + lidar_offset`` (default 3 ms: the pairing decides a frame
+as soon as its cloud arrives) in the LiDAR frame, and, for synthetic scenes, a 32FC1 ground-truth
 depth Image. The static LiDAR -> camera extrinsic goes into ``/tf_static`` (tf2_msgs/TFMessage) and
 into a node parameter file beside the bag (``<bag>.params.yaml``), since the node reads its
 extrinsic from parameters. Log time = header stamp.
@@ -26,7 +27,7 @@ from nlspn_ros.bag.writer import (
     image_msg,
     tf_message,
 )
-from nlspn_ros.geometry import CameraModel, invert_transform, load_kitti_calib
+from nlspn_ros.geometry import CameraModel, invert_transform, load_kitti_calib, project_to_depth
 
 START_NS = 1_700_000_000 * 1_000_000_000  # fixed, so bags are reproducible
 
@@ -87,24 +88,31 @@ def synthetic_frames(count: int, width: int, height: int, seed: int = 0) -> Iter
 
     for index in range(count):
         frame = render_frame(seed + index, width, height)
-        yield SensorFrame(f"synthetic_{seed + index:04d}", frame.rgb, frame.points, frame.camera,
-                          frame.t_cam_lidar, frame.depth)
+        yield SensorFrame(f"synthetic_{seed + index:04d}", frame.rgb, frame.points[:, :3], frame.camera,
+                          frame.T_cam_lidar, frame.depth_gt)
+
+
+def hold_out_points(frames: Iterable[SensorFrame], fraction: float, seed: int = 0) -> Iterator[SensorFrame]:
+    """Move ``fraction`` of each frame's LiDAR points (drawn with rng([seed, frame index])) out of the
+    cloud into a sparse ground-truth depth image: a reference the completer never sees (KITTI has no
+    dense ground truth)."""
+    for index, frame in enumerate(frames):
+        held_out = np.random.default_rng([seed, index]).random(len(frame.points)) < fraction
+        truth = project_to_depth(frame.points[held_out], frame.t_cam_lidar, frame.camera)
+        kept = frame.points[~held_out]
+        yield SensorFrame(frame.name, frame.rgb, kept, frame.camera, frame.t_cam_lidar, truth)
 
 
 def params_file_for(bag: Path) -> Path:
     return bag.with_name(bag.name + ".params.yaml")
 
 
-def write_params(path: Path, t_cam_lidar: np.ndarray, topics: BagTopicNames, camera_frame: str,
-                 lidar_frame: str) -> None:
+def write_params(path: Path, t_cam_lidar: np.ndarray, camera_frame: str, lidar_frame: str) -> None:
     """Node parameters for this bag (YAML; JSON flow style keeps the floats exact)."""
     params = {
         "t_cam_lidar": [float(v) for v in np.asarray(t_cam_lidar, dtype=np.float64).ravel()],
         "camera_frame": camera_frame,
         "lidar_frame": lidar_frame,
-        "image_topic": topics.image,
-        "camera_info_topic": topics.camera_info,
-        "points_topic": topics.points,
     }
     text = "# Written by `nlspn_ros make-bag`: the calibration of the bag beside this file.\n"
     text += "/**:\n  ros__parameters:\n"
@@ -136,16 +144,16 @@ def write_sensor_bag(path: str | Path, frames: Iterable[SensorFrame], *, storage
             elif not np.allclose(frame.t_cam_lidar, summary.t_cam_lidar, atol=1e-12):
                 relative = invert_transform(summary.t_cam_lidar) @ frame.t_cam_lidar
                 points = (points.astype(np.float64) @ relative[:3, :3].T + relative[:3, 3]).astype(np.float32)
-            cloud_stamp = stamp - int(lidar_offset_ms * 1e6)
-            bag.write(topics.points, cloud_msg(points, cloud_stamp, lidar_frame), cloud_stamp)
-            bag.write(topics.image, image_msg(frame.rgb, "rgb8", stamp, camera_frame), stamp)
-            bag.write(topics.camera_info, camera_info_msg(frame.camera, stamp, camera_frame), stamp)
             if frame.ground_truth is not None:
                 gt = np.asarray(frame.ground_truth, dtype=np.float32)
                 bag.write(topics.ground_truth, image_msg(gt, "32FC1", stamp, camera_frame), stamp)
+            bag.write(topics.image, image_msg(frame.rgb, "rgb8", stamp, camera_frame), stamp)
+            bag.write(topics.camera_info, camera_info_msg(frame.camera, stamp, camera_frame), stamp)
+            cloud_stamp = stamp + int(lidar_offset_ms * 1e6)
+            bag.write(topics.points, cloud_msg(points, cloud_stamp, lidar_frame), cloud_stamp)
             summary.frames.append(frame.name)
             summary.stamps_ns.append(stamp)
     if summary.t_cam_lidar is None:
         raise ValueError(f"no frames written to {path}")
-    write_params(summary.params_file, summary.t_cam_lidar, topics, camera_frame, lidar_frame)
+    write_params(summary.params_file, summary.t_cam_lidar, camera_frame, lidar_frame)
     return summary

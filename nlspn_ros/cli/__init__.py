@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "make-bag": "nlspn_ros.cli.make_bag",
     "replay": "nlspn_ros.cli.replay",
     "record": "nlspn_ros.cli.record",
+    "evaluate": "nlspn_ros.cli.evaluate",
 }
 
 

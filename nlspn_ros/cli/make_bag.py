@@ -20,16 +20,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
     parser.add_argument("--rate", type=float, default=10.0, help="frame rate of the stamps, Hz (default 10)")
     parser.add_argument("--lidar-offset-ms", type=float, default=3.0,
-                        help="cloud stamp = image stamp minus this (default 3 ms)")
+                        help="cloud stamp = image stamp plus this (default 3 ms)")
+    parser.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
+                        help="KITTI: move this fraction of each cloud's points (fixed seed) into a sparse "
+                        "ground-truth depth topic the node never sees (default 0: none)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlspn_ros.bag.make import kitti_frames, synthetic_frames, write_sensor_bag
+    from nlspn_ros.bag.make import hold_out_points, kitti_frames, synthetic_frames, write_sensor_bag
 
     if args.synthetic is not None:
         frames = synthetic_frames(args.synthetic, args.width, args.height, args.seed)
     else:
         frames = kitti_frames(args.kitti, args.frames)
+        if args.holdout > 0:
+            frames = hold_out_points(frames, args.holdout)
     summary = write_sensor_bag(args.output, frames, storage=args.storage, rate_hz=args.rate,
                                lidar_offset_ms=args.lidar_offset_ms)
     print(f"wrote {len(summary.frames)} frames to {summary.path} ({args.storage})")

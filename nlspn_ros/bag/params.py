@@ -1,0 +1,41 @@
+"""Node parameter files (ROS 2 YAML) -> :class:`NodeSettings`, so offline tools use the node's settings."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from nlspn_ros.node_settings import NodeSettings
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"crop": {"x": 1}}`` -> ``{"crop.x": 1}`` (ROS 2 nested parameter names)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = list(value) if isinstance(value, list) else value
+    return flat
+
+
+def load_parameters(path: str | Path) -> dict[str, Any]:
+    """All ``ros__parameters`` of a parameter file, merged over its node entries (``/**`` first)."""
+    document = YAML(typ="safe").load(Path(path).read_text()) or {}
+    merged: dict[str, Any] = {}
+    for node in sorted(document, key=lambda name: name != "/**"):
+        section = document[node] or {}
+        merged.update(_flatten(section.get("ros__parameters", {})))
+    return merged
+
+
+def settings_from_files(*files: str | Path | None, **overrides: Any) -> NodeSettings:
+    """Node defaults, then each parameter file in order, then ``overrides`` (parameter name -> value)."""
+    values: dict[str, Any] = {}
+    for file in files:
+        if file is not None:
+            values.update(load_parameters(file))
+    values.update(overrides)
+    return NodeSettings.defaults().changed(values)

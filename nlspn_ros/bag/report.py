@@ -1,0 +1,88 @@
+"""Run an evaluation with progress bar, panels and metrics.json; print the metrics table."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from nlspn_ros.bag.evaluate import EvaluationResult, Evaluator, FrameData, FrameResult
+from nlspn_ros.metrics import METRIC_NAMES
+
+# Displayed as the KITTI benchmark does: RMSE/MAE in mm, iRMSE/iMAE in 1/km.
+DISPLAY_SCALE = {"RMSE": 1000.0, "MAE": 1000.0, "iRMSE": 1000.0, "iMAE": 1000.0}
+DISPLAY_UNITS = {"RMSE": "mm", "MAE": "mm", "iRMSE": "1/km", "iMAE": "1/km"}
+
+
+def evaluate_bag(bag: str | Path, *, method: str = "nlspn", checkpoint: Path | None = None,
+                 device: str = "auto", params: list[Path] = (), output: Path | None = None,
+                 panels: bool = False,
+                 holdout: float = 0.2, seed: int = 0, mode: str = "auto", progress: bool = True,
+                 topics: dict[str, str | None] | None = None, completer: Any = None) -> EvaluationResult:
+    """Evaluate ``bag`` (see :class:`Evaluator`); writes ``output/metrics.json`` and ``output/panels/``."""
+    from tqdm import tqdm
+
+    from nlspn_ros.bag.params import settings_from_files
+
+    settings = settings_from_files(*params)
+    evaluator = Evaluator(bag, settings=settings, holdout=holdout, seed=seed, mode=mode, completer=completer,
+                          **{k: v for k, v in (topics or {}).items() if v})
+    if evaluator.mode == "offline" and completer is None:
+        from nlspn_ros.cli.evaluate import make_completer
+
+        evaluator.completer = make_completer(method, checkpoint, device, settings)
+    bar = tqdm(total=evaluator.expected_frames(), unit="frame", disable=not progress,
+               desc=f"evaluate {Path(bag).name}")
+
+    def on_frame(frame: FrameResult, data: FrameData) -> None:
+        if panels and output is not None:
+            from nlspn_ros.bag.panels import write_panels
+
+            write_panels(output / "panels" / f"frame_{frame.index:04d}.png", data,
+                         f"frame {frame.index} @ {frame.image_stamp_ns * 1e-9:.3f} s")
+
+    try:
+        result = evaluator.run(on_frame, progress=bar.update)
+    finally:
+        bar.close()
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2, default=_jsonable))
+    return result
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _cell(name: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value * DISPLAY_SCALE.get(name, 1.0):.4f}" if name in ("REL", "D1", "D2", "D3") else \
+        f"{value * DISPLAY_SCALE.get(name, 1.0):.1f}"
+
+
+def metrics_table(result: EvaluationResult, markdown: bool = False) -> str:
+    """Per-frame rows and the overall mean, KITTI display units."""
+    header = ["frame", "stamp (s)", "ref px", *[f"{n} ({DISPLAY_UNITS[n]})" if n in DISPLAY_UNITS else n
+                                                for n in METRIC_NAMES]]
+    rows = [[str(f.index), f"{f.image_stamp_ns * 1e-9:.3f}", str(f.reference_pixels),
+             *[_cell(n, f.metrics[n]) for n in METRIC_NAMES]] for f in result.frames]
+    rows.append(["mean", "", str(sum(f.reference_pixels for f in result.frames)),
+                 *[_cell(n, result.overall.get(n)) for n in METRIC_NAMES]])
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), *(fmt.format(*r) for r in rows)])
+
+
+def print_table(result: EvaluationResult) -> None:
+    print(f"{result.bag}: {result.mode} evaluation, {result.method}, {len(result.frames)} frames, "
+          f"reference: {result.reference}")
+    print(metrics_table(result))
+    if result.dropped:
+        print(f"not scored: {result.dropped}")
