@@ -7,6 +7,7 @@ extend the top-most measurement of each column to the top of the frame and fill 
 31x31 dilation, smooth with a median and a bilateral (or masked gaussian) blur, and invert back.
 Both completers implement the :class:`nlspn_ros.completion.Completer` protocol (no confidence).
 """
+
 from __future__ import annotations
 
 import time

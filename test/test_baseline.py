@@ -1,4 +1,5 @@
 """IP-Basic and nearest-neighbour fill: behaviour on simple scenes, protocol, bad input."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,0 +1,1 @@
+"""Training and evaluation data: the synthetic scene generator and dataset readers (ROS-free)."""
