@@ -22,6 +22,8 @@ from nlspn_ros.geometry.motion import ConstantVelocity
 
 DEFAULT_MIN_DEPTH = 0.1
 DEFAULT_MAX_DEPTH = float("inf")
+# Pixel coordinates this close (px) to a pixel border are recomputed in float64.
+BORDER_TOLERANCE = 2e-3
 
 
 @dataclass(frozen=True)
@@ -67,25 +69,49 @@ def _as_xyz(points: np.ndarray) -> np.ndarray:
     return points[:, :3]
 
 
-def _pixel_coordinates(
-    xyz: np.ndarray, t_cam_lidar: np.ndarray, camera: CameraModel
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(depth (N,), uv_numerators (2, N) or None).
+def _camera_matrix(t_cam_lidar: np.ndarray, camera: CameraModel) -> np.ndarray:
+    """3x4 float64 matrix from LiDAR points to ``[u*w, v*w, w]`` (rectified: ``P @ R @ T``) or to
+    camera-frame ``[x, y, z]`` (raw: u, v come from OpenCV's distortion model later)."""
+    if not camera.rectified:
+        return t_cam_lidar[:3].copy()
+    rotation = np.eye(4)
+    rotation[:3, :3] = camera.r
+    return camera.p @ rotation @ t_cam_lidar
 
-    Rectified: returns ``(w, [u*w; v*w])`` from one 3x4 matrix ``P @ R @ T``. Raw: returns
-    ``(z, None)``; u, v come later from OpenCV for the kept points only.
+
+def _pixels(first: np.ndarray, second: np.ndarray, depth: np.ndarray, camera: CameraModel) -> np.ndarray:
+    """(2, M) ``u + 0.5, v + 0.5`` from the rows of :func:`_camera_matrix` (depth > 0)."""
+    if camera.rectified:
+        return np.stack([first / depth, second / depth]) + 0.5
+    return _raw_pixels(np.stack([first, second, depth]), camera) + 0.5
+
+
+def _pixel_indices(
+    shifted: np.ndarray, xyz: np.ndarray, matrix: np.ndarray, camera: CameraModel
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer (col, row) = floor of the float32 ``u + 0.5, v + 0.5`` in ``shifted`` (2, M).
+
+    float32 coordinates are good to ~1e-4 px; the few points that close to a pixel border are
+    redone in float64 (``xyz``: their LiDAR points), so where a point lands does not hinge on
+    float32 rounding.
     """
-    if camera.rectified:
-        rotation = np.eye(4)
-        rotation[:3, :3] = camera.r
-        matrix = (camera.p @ rotation @ t_cam_lidar).astype(np.float32)
-    else:
-        matrix = t_cam_lidar[:3].astype(np.float32)
-    homogeneous = matrix[:, :3] @ xyz.T  # (3, N), rows contiguous
-    homogeneous += matrix[:, 3:]
-    if camera.rectified:
-        return homogeneous[2], homogeneous[:2]
-    return homogeneous[2], homogeneous
+    floor = np.floor(shifted)
+    fraction = shifted - floor
+    close = np.flatnonzero(((fraction < BORDER_TOLERANCE) | (fraction > 1 - BORDER_TOLERANCE)).any(axis=0))
+    if close.size:
+        xyz64 = xyz[close].astype(np.float64)
+        rows = [xyz64 @ matrix[i, :3] + matrix[i, 3] for i in range(3)]
+        floor[:, close] = np.floor(_pixels(*rows, camera))
+    return floor[0].astype(np.int64), floor[1].astype(np.int64)
+
+
+def _row(matrix: np.ndarray, index: int, xyz: np.ndarray) -> np.ndarray:
+    """One output coordinate for every point. Matrix-vector products (not one 3x3 @ 3xN product):
+    BLAS runs those single-threaded, and a threaded GEMM this small is slower on a busy CPU."""
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf points are counted by the caller
+        values = xyz @ matrix[index, :3]
+        values += matrix[index, 3]
+    return values
 
 
 def _raw_pixels(camera_points: np.ndarray, camera: CameraModel) -> np.ndarray:
@@ -98,30 +124,38 @@ def _raw_pixels(camera_points: np.ndarray, camera: CameraModel) -> np.ndarray:
     else:
         d = camera.d if camera.d.size else np.zeros(5)
         pixels, _ = cv2.projectPoints(objects, zero, zero, camera.k, d)
-    return pixels.reshape(-1, 2).T.astype(np.float32)
+    return pixels.reshape(-1, 2).T
 
 
 def _zbuffer(
     linear_index: np.ndarray, depth: np.ndarray, intensity: np.ndarray | None, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Nearest point per pixel. Sorts one int64 key (pixel << 32 | depth bits): positive float32
-    bit patterns order like the floats, so the first key of each pixel is its nearest point
-    (ties: the earlier point, the sort is stable). Returns (depth image, intensity image, pixels)."""
+    """Nearest point per pixel -> (depth image, intensity image or None, filled pixels).
+
+    Sorts one int64 key per point, ``pixel << 32 | float32 bits of depth``: the bit patterns of
+    positive floats order like the floats, so the first key of each pixel holds its nearest depth.
+    Without intensities the sorted keys are all we need (no argsort). Points with exactly equal
+    depth in one pixel tie; the intensity is then that of either of them.
+    """
     key = (linear_index.astype(np.int64) << 32) | depth.view(np.uint32).astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
+    order = None
+    if intensity is None:
+        key.sort()
+    else:
+        order = np.argsort(key)
+        key = key[order]
     pixel = key >> 32
     first = np.empty(pixel.shape, dtype=bool)
     first[:1] = True
     np.not_equal(pixel[1:], pixel[:-1], out=first[1:])
-    winners = order[first]
+    targets = pixel[first]
     depth_image = np.zeros(shape, dtype=np.float32)
-    depth_image.ravel()[pixel[first]] = depth[winners]
+    depth_image.ravel()[targets] = (key[first] & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
     intensity_image = None
-    if intensity is not None:
+    if order is not None and intensity is not None:
         intensity_image = np.zeros(shape, dtype=np.float32)
-        intensity_image.ravel()[pixel[first]] = intensity[winners]
-    return depth_image, intensity_image, int(winners.size)
+        intensity_image.ravel()[targets] = intensity[order[first]]
+    return depth_image, intensity_image, int(targets.size)
 
 
 def project_points(
@@ -156,7 +190,9 @@ def project_points(
     xyz = xyz.astype(np.float32, copy=False)
     height, width = camera.height, camera.width
 
-    depth, homogeneous = _pixel_coordinates(xyz, t_cam_lidar, camera)
+    matrix = _camera_matrix(t_cam_lidar, camera)
+    matrix32 = matrix.astype(np.float32)
+    depth = _row(matrix32, 2, xyz)
     finite = np.isfinite(depth)
     non_finite = count - int(np.count_nonzero(finite))
     in_range = (depth >= min_depth) & (depth <= max_depth)
@@ -169,16 +205,17 @@ def project_points(
     too_far_count = count - non_finite - too_near_count - kept.size
 
     depth = depth[kept]
-    if camera.rectified:
-        uv = homogeneous[:, kept] / depth
-    else:
-        uv = _raw_pixels(homogeneous[:, kept], camera)
-    uv += 0.5
-    col, row = uv[0], uv[1]
+    shifted = _pixels(_row(matrix32, 0, xyz)[kept], _row(matrix32, 1, xyz)[kept], depth, camera)
+    # Points clearly outside go now; those within BORDER_TOLERANCE of the image border stay for
+    # the exact test on integer pixel indices.
+    low, high = -BORDER_TOLERANCE, np.array([[width], [height]]) + BORDER_TOLERANCE
+    near_image = np.flatnonzero(((shifted > low) & (shifted < high)).all(axis=0))
+    candidates = kept[near_image]
+    col, row = _pixel_indices(shifted[:, near_image], xyz[candidates], matrix, camera)
     inside = np.flatnonzero((col >= 0) & (col < width) & (row >= 0) & (row < height))
-    linear_index = row[inside].astype(np.int64) * width + col[inside].astype(np.int64)
-    depth = depth[inside]
-    values = intensity[kept[inside]] if intensity is not None else None
+    linear_index = row[inside] * width + col[inside]
+    depth = depth[near_image[inside]]
+    values = intensity[candidates[inside]] if intensity is not None else None
     depth_image, intensity_image, pixels = _zbuffer(linear_index, depth, values, (height, width))
     stats = ProjectionStats(
         input_points=count,
