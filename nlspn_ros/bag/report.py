@@ -14,23 +14,23 @@ DISPLAY_SCALE = {"RMSE": 1000.0, "MAE": 1000.0, "iRMSE": 1000.0, "iMAE": 1000.0}
 DISPLAY_UNITS = {"RMSE": "mm", "MAE": "mm", "iRMSE": "1/km", "iMAE": "1/km"}
 
 
-def evaluate_bag(bag: str | Path, *, method: str = "nlspn", checkpoint: Path | None = None,
-                 device: str = "auto", params: list[Path] = (), output: Path | None = None,
-                 panels: bool = False,
-                 holdout: float = 0.2, seed: int = 0, mode: str = "auto", progress: bool = True,
-                 topics: dict[str, str | None] | None = None, completer: Any = None) -> EvaluationResult:
-    """Evaluate ``bag`` (see :class:`Evaluator`); writes ``output/metrics.json`` and ``output/panels/``."""
+def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[str, Any] | None = None,
+                 output: Path | None = None, panels: bool = False, holdout: float = 0.2, seed: int = 0,
+                 mode: str = "auto", progress: bool = True, topics: dict[str, str | None] | None = None,
+                 completer: Any = None) -> EvaluationResult:
+    """Evaluate ``bag`` (see :class:`Evaluator`) with the node settings of ``params`` files + ``overrides``;
+    writes ``output/metrics.json`` and ``output/panels/``."""
     from tqdm import tqdm
 
     from nlspn_ros.bag.params import settings_from_files
 
-    settings = settings_from_files(*params)
+    settings = settings_from_files(*params, **(overrides or {}))
     evaluator = Evaluator(bag, settings=settings, holdout=holdout, seed=seed, mode=mode, completer=completer,
                           **{k: v for k, v in (topics or {}).items() if v})
     if evaluator.mode == "offline" and completer is None:
         from nlspn_ros.cli.evaluate import make_completer
 
-        evaluator.completer = make_completer(method, checkpoint, device, settings)
+        evaluator.completer = make_completer(settings)
     bar = tqdm(total=evaluator.expected_frames(), unit="frame", disable=not progress,
                desc=f"evaluate {Path(bag).name}")
 

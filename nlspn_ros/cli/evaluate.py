@@ -9,10 +9,10 @@ HELP = "Evaluate depth completion on a rosbag2 offline (KITTI metrics per frame 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 directory, .mcap or .db3 file")
-    parser.add_argument("--method", choices=("nlspn", "ip_basic"), default="nlspn",
-                        help="completer (default nlspn with the shipped default model)")
+    parser.add_argument("--method", choices=("nlspn", "ip_basic"),
+                        help="completer (default: the params' method, else nlspn with the shipped model)")
     parser.add_argument("--checkpoint", type=Path, help="NLSPN checkpoint (default: shipped model)")
-    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N")
+    parser.add_argument("--device", help="torch device: auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--params", type=Path, action="append", default=[], metavar="YAML",
                         help="node parameter file(s) (calibration, crop, depth range, sync); default: "
                         "<bag>.params.yaml when it exists")
@@ -29,14 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def make_completer(method: str, checkpoint: Path | None, device: str, settings):
-    if method == "ip_basic":
+def make_completer(settings):
+    """The completer the node builds from the same settings (``build_completer`` in ros/node.py)."""
+    if settings["method"] == "ip_basic":
         from nlspn_ros.baseline import IPBasicCompleter
 
         return IPBasicCompleter(max_depth=settings["max_depth"])
     from nlspn_ros.inference import NLSPNCompleter
 
-    completer = NLSPNCompleter(checkpoint, device=device, config_overrides=settings.model_overrides or None)
+    completer = NLSPNCompleter(checkpoint=settings["checkpoint"] or None, device=settings["device"],
+                               precision=settings["precision"],
+                               config_overrides=settings.model_overrides or None)
     if settings["prop_time"] >= 0:
         completer.prop_time = settings["prop_time"]
     return completer
@@ -52,12 +55,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     params = args.params or ([params_file_for(args.bag)] if params_file_for(args.bag).is_file() else [])
     try:
-        result = evaluate_bag(args.bag, method=args.method, checkpoint=args.checkpoint, device=args.device,
-                              params=params, output=args.output, panels=args.panels, holdout=args.holdout,
-                              seed=args.seed, mode=args.mode, progress=not args.quiet,
-                              topics={"image": args.image, "camera_info": args.camera_info,
-                                      "points": args.points, "ground_truth": args.ground_truth,
-                                      "completion": args.completion, "depth": args.depth})
+        overrides = {"method": args.method, "device": args.device,
+                     "checkpoint": str(args.checkpoint) if args.checkpoint else None}
+        overrides = {k: v for k, v in overrides.items() if v}
+        result = evaluate_bag(
+            args.bag, params=params, overrides=overrides, output=args.output, panels=args.panels,
+            holdout=args.holdout, seed=args.seed, mode=args.mode, progress=not args.quiet,
+            topics={"image": args.image, "camera_info": args.camera_info, "points": args.points,
+                    "ground_truth": args.ground_truth, "completion": args.completion, "depth": args.depth})
     except (BagError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}")
         return 1
