@@ -115,3 +115,17 @@ def test_bad_kitti_inputs(kitti_dir, tmp_path):
     broken.write_text(calib_file.read_text().replace("R0_rect", "R0_wrong"))
     with pytest.raises(CalibrationError, match="R0_rect"):
         load_kitti_calib(broken, image_size=(1224, 370))
+
+
+def test_project_cli_writes_an_overlay(kitti_dir, tmp_path, capsys):
+    from nlspn_ros.cli import main
+
+    out = tmp_path / "overlay.png"
+    assert main(["project", "--kitti-frame", str(kitti_dir), "000001", "--out", str(out)]) == 0
+    assert "18608 points landed" in capsys.readouterr().out
+    overlay = cv2.imread(str(out), cv2.IMREAD_COLOR)
+    image, _ = load_frame(kitti_dir, "000001")
+    assert overlay.shape == image.shape
+    changed = np.any(overlay != image, axis=2)
+    assert 0.03 < changed.mean() < 0.5  # dots drawn ...
+    assert not changed[:100].any() or changed[:100].mean() < 0.01  # ... not in the sky (top rows)

@@ -325,3 +325,19 @@ def test_motion_compensation_validates_its_inputs():
         project_points(np.ones((3, 3)), IDENTITY, CAMERA, motion=ConstantVelocity(np.zeros(2)))
     with pytest.raises(ValueError, match="linear"):
         project_points(np.ones((3, 3)), IDENTITY, CAMERA, motion=ConstantVelocity(np.zeros(3), (1, 2)))
+
+
+def test_overlay_colours_near_warm_far_cool():
+    from nlspn_ros.geometry.overlay import draw_depth_overlay
+
+    image = np.full((10, 20, 3), 128, np.uint8)
+    depth = np.zeros((10, 20), np.float32)
+    depth[5, 3], depth[5, 15] = 2.0, 60.0
+    overlay = draw_depth_overlay(image, depth, radius=0)
+    blue, _, red = overlay[5, 3].astype(int)
+    assert red > 150 and blue < 100  # near: red (BGR order)
+    blue, _, red = overlay[5, 15].astype(int)
+    assert blue > red  # far: blue
+    assert (overlay[0] == 128).all() and (image == 128).all()  # elsewhere untouched, input not modified
+    with pytest.raises(ValueError, match="sizes differ"):
+        draw_depth_overlay(image, depth[:5])
