@@ -1,0 +1,180 @@
+"""One paired frame -> dense depth: convert, crop/scale, project, complete, mask (ROS-free).
+
+Messages are read duck-typed (rclpy or rosbags), so the node and the offline bag evaluation run
+the same steps. Bad input raises :class:`BadInput` with a short ``kind`` (the diagnostics counter)
+and a readable reason; the caller skips the frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from nlspn_ros.completion import Completer
+from nlspn_ros.conversions import MessageFormatError, cloud_to_xyz, image_to_rgb
+from nlspn_ros.geometry import CalibrationError, CameraModel, ProjectionStats, project_points
+from nlspn_ros.node_settings import NodeSettings
+
+
+class BadInput(ValueError):
+    """A frame that cannot be processed; ``kind`` names the diagnostics counter."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass
+class FrameResult:
+    rgb: np.ndarray  # HxWx3 uint8 after crop/scale
+    camera: CameraModel  # of the output images
+    sparse: np.ndarray  # HxW float32 metres, 0 = none
+    depth: np.ndarray  # HxW float32 metres, NaN = invalid
+    confidence: np.ndarray | None  # HxW float32 0..1, None when the completer has none
+    projection: ProjectionStats
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_inputs(
+    image: Any, camera_info: Any, cloud: Any, settings: NodeSettings
+) -> tuple[np.ndarray, CameraModel, np.ndarray]:
+    """Messages -> (rgb after crop/scale, its camera model, Nx3 cloud points); raises :class:`BadInput`."""
+    expected_camera, expected_lidar = settings["camera_frame"], settings["lidar_frame"]
+    if expected_camera and image.header.frame_id != expected_camera:
+        raise BadInput(
+            "image_frame", f"image frame_id {image.header.frame_id!r} is not camera_frame {expected_camera!r}"
+        )
+    if expected_lidar and cloud.header.frame_id != expected_lidar:
+        raise BadInput(
+            "cloud_frame",
+            f"cloud frame_id {cloud.header.frame_id!r} is not covered by the "
+            f"extrinsic (lidar_frame {expected_lidar!r})",
+        )
+    try:
+        rgb = image_to_rgb(image)
+    except MessageFormatError as exc:
+        raise BadInput("image", str(exc)) from exc
+    try:
+        camera = CameraModel.from_camera_info(camera_info)
+        camera.check_image_size(image.width, image.height)
+    except CalibrationError as exc:
+        raise BadInput("camera_info", str(exc)) from exc
+    try:
+        xyz = cloud_to_xyz(cloud)
+    except MessageFormatError as exc:
+        raise BadInput("cloud", str(exc)) from exc
+    rgb, camera = crop_and_scale(rgb, camera, settings)
+    return rgb, camera, xyz
+
+
+def crop_and_scale(
+    rgb: np.ndarray, camera: CameraModel, settings: NodeSettings
+) -> tuple[np.ndarray, CameraModel]:
+    x, y, width, height = settings.crop
+    width = width or camera.width - x
+    height = height or camera.height - y
+    try:
+        if (x, y, width, height) != (0, 0, camera.width, camera.height):
+            camera = camera.cropped(x, y, width, height)
+            rgb = rgb[y : y + height, x : x + width]
+        scale = settings["scale"]
+        if scale != 1.0:
+            camera = camera.scaled(scale)
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            rgb = cv2.resize(
+                np.ascontiguousarray(rgb), (camera.width, camera.height), interpolation=interpolation
+            )
+    except CalibrationError as exc:
+        raise BadInput("crop", str(exc)) from exc
+    return np.ascontiguousarray(rgb), camera
+
+
+def project(xyz: np.ndarray, camera: CameraModel, settings: NodeSettings):
+    projection = project_points(
+        xyz, settings.t_cam_lidar, camera, min_depth=settings["min_depth"], max_depth=settings["max_depth"]
+    )
+    stats = projection.stats
+    if stats.pixels == 0:
+        if stats.input_points and stats.non_finite == stats.input_points:
+            raise BadInput("nan_points", f"all {stats.input_points} cloud points are NaN/Inf")
+        raise BadInput(
+            "no_points_in_image",
+            f"none of {stats.input_points} points lands in the image "
+            f"({stats.as_dict()}): check the extrinsic and depth limits",
+        )
+    return projection
+
+
+def mask_depth(depth: np.ndarray, confidence: np.ndarray | None, settings: NodeSettings) -> np.ndarray:
+    """NaN where depth is outside [min_depth, max_depth] or confidence < confidence_threshold."""
+    depth = np.array(depth, dtype=np.float32, copy=True)
+    invalid = ~((depth >= settings["min_depth"]) & (depth <= settings["max_depth"]))
+    threshold = settings["confidence_threshold"]
+    if confidence is not None and threshold > 0:
+        invalid |= confidence < threshold
+    depth[invalid] = np.nan
+    return depth
+
+
+def process_frame(
+    image: Any, camera_info: Any, cloud: Any, settings: NodeSettings, completer: Completer
+) -> FrameResult:
+    """The whole pipeline for one pair; ``timings_ms`` has convert, project, infer, mask."""
+    t0 = time.perf_counter()
+    rgb, camera, xyz = prepare_inputs(image, camera_info, cloud, settings)
+    t1 = time.perf_counter()
+    projection = project(xyz, camera, settings)
+    t2 = time.perf_counter()
+    completion = completer.complete(rgb, projection.depth)
+    t3 = time.perf_counter()
+    depth = mask_depth(completion.depth, completion.confidence, settings)
+    t4 = time.perf_counter()
+    timings = {
+        "convert": (t1 - t0) * 1e3,
+        "project": (t2 - t1) * 1e3,
+        "infer": (t3 - t2) * 1e3,
+        "mask": (t4 - t3) * 1e3,
+    }
+    confidence = (
+        None if completion.confidence is None else completion.confidence.astype(np.float32, copy=False)
+    )
+    return FrameResult(rgb, camera, projection.depth, depth, confidence, projection.stats, timings)
+
+
+# ---------------------------------------------------------------------------- derived outputs
+
+
+def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
+    """16UC1 millimetres (REP 118): 0 where NaN or beyond 65.535 m."""
+    millimetres = np.nan_to_num(depth * 1000.0, nan=0.0)
+    millimetres[(millimetres < 0.5) | (millimetres > 65535.0)] = 0.0
+    return np.rint(millimetres).astype(np.uint16)
+
+
+def colorize_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """HxWx3 uint8 RGB turbo colour map (near = red, far = blue), black where NaN."""
+    scaled = (np.nan_to_num(depth, nan=max_depth) - min_depth) * (255.0 / max(max_depth - min_depth, 1e-6))
+    levels = 255 - np.clip(scaled, 0, 255).astype(np.uint8)
+    rgb = cv2.applyColorMap(levels, cv2.COLORMAP_TURBO)[..., ::-1]
+    rgb = np.ascontiguousarray(rgb)
+    rgb[np.isnan(depth)] = 0
+    return rgb
+
+
+def depth_to_points(
+    depth: np.ndarray, rgb: np.ndarray, camera: CameraModel, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(Nx3 float32 points in the camera optical frame, Nx3 uint8 colours) for every ``stride``-th
+    pixel with a finite depth (pinhole back-projection with the rectified intrinsics)."""
+    sub = depth[::stride, ::stride]
+    rows, cols = np.nonzero(np.isfinite(sub))
+    z = sub[rows, cols]
+    v, u = rows * stride, cols * stride
+    x = (u - camera.cx) * z / camera.fx
+    y = (v - camera.cy) * z / camera.fy
+    return np.stack([x, y, z], axis=1).astype(np.float32), rgb[v, u]
