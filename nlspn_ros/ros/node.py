@@ -1,0 +1,376 @@
+"""``nlspn_node``: pair image + camera_info + cloud, complete the depth, publish it (see docs/node.md).
+
+Threads: the executor thread runs the subscriptions (pairing only, cheap), the parameter callback
+and the diagnostics timer; one worker thread converts, projects, completes and publishes. They
+meet in a one-slot latest-wins mailbox, so a slow model never builds a backlog. Settings are an
+immutable object swapped whole under a lock; a frame reads one snapshot from start to end.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from nlspn_ros import frame as frames
+from nlspn_ros.completion import Completer
+from nlspn_ros.conversions import stamp_to_ns
+from nlspn_ros.mailbox import LatestMailbox
+from nlspn_ros.msg import DepthCompletion
+from nlspn_ros.node_settings import PARAMETERS, NodeSettings, Parameter
+from nlspn_ros.pairing import CAMERA_INFO, CLOUD, IMAGE, ApproximateTimePairer, Dropped, Pair, Reset
+from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
+
+NODE_NAME = "nlspn_node"
+WARN_EVERY_S = 5.0
+STAGES = ("convert", "project", "infer", "mask", "publish", "total")
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def build_completer(settings: NodeSettings) -> Completer:
+    """The completer the read-only parameters ask for; :class:`ModelLoadError` if it cannot be made."""
+    method = settings["method"]
+    try:
+        if method == "ip_basic":
+            from nlspn_ros.baseline import IPBasicCompleter
+
+            return IPBasicCompleter(max_depth=settings["max_depth"])
+        from nlspn_ros.inference import NLSPNCompleter
+
+        return NLSPNCompleter(
+            checkpoint=settings["checkpoint"] or None,
+            device=settings["device"],
+            precision=settings["precision"],
+            config_overrides=settings.model_overrides or None,
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no model": say which and why
+        source = settings["checkpoint"] or "the embedded default model"
+        raise ModelLoadError(
+            f"cannot load the {method} model ({source}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def descriptor(p: Parameter) -> ParameterDescriptor:
+    d = ParameterDescriptor(description=p.description, read_only=p.read_only)
+    if p.choices:
+        d.additional_constraints = "one of: " + ", ".join(p.choices)
+    if p.min is not None and isinstance(p.default, int):
+        d.integer_range = [IntegerRange(from_value=int(p.min), to_value=int(p.max), step=1)]
+    elif p.min is not None:
+        d.floating_point_range = [
+            FloatingPointRange(from_value=float(p.min), to_value=float(p.max), step=0.0)
+        ]
+    return d
+
+
+def qos(reliability: str, depth: int) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        durability=DurabilityPolicy.VOLATILE,
+        reliability=ReliabilityPolicy.RELIABLE
+        if reliability == "reliable"
+        else ReliabilityPolicy.BEST_EFFORT,
+    )
+
+
+class NLSPNNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for p in PARAMETERS:
+            self.declare_parameter(p.name, p.default, descriptor(p))
+        self._settings_lock = threading.Lock()
+        self._settings = NodeSettings.from_values(
+            {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
+        )
+        s = self._settings
+        self.completer = build_completer(s)
+        self._default_prop_time = getattr(self.completer, "prop_time", None)
+        self.get_logger().info(
+            f"completer {self.completer.name} on {self.completer.device}"
+            + (f", checkpoint {s['checkpoint']}" if s["checkpoint"] else "")
+        )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        # statistics (worker and executor threads): under _stats_lock
+        self._stats_lock = threading.Lock()
+        self.counters: Counter[str] = Counter()
+        self._received_since: Counter[str] = Counter()
+        self._rate_window_start = time.monotonic()
+        self._latency: dict[str, deque[float]] = {stage: deque(maxlen=100) for stage in STAGES}
+        self._warned_at: dict[str, float] = {}
+        self._bad_reported = 0
+
+        self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
+        self._mailbox: LatestMailbox[Pair] = LatestMailbox()
+        input_qos = qos(s["qos.input_reliability"], s["qos.input_depth"])
+        output_qos = qos(s["qos.output_reliability"], s["qos.output_depth"])
+        self.create_subscription(Image, "image", lambda m: self._on_input(IMAGE, m), input_qos)
+        self.create_subscription(
+            CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos
+        )
+        self.create_subscription(PointCloud2, "points", lambda m: self._on_input(CLOUD, m), input_qos)
+        self.pub = {
+            "depth": self.create_publisher(Image, "depth/image", output_qos),
+            "depth_info": self.create_publisher(CameraInfo, "depth/camera_info", output_qos),
+            "confidence": self.create_publisher(Image, "confidence/image", output_qos),
+            "depth_raw": self.create_publisher(Image, "depth/image_raw", output_qos),
+            "sparse_depth": self.create_publisher(Image, "sparse_depth/image", output_qos),
+            "color": self.create_publisher(Image, "depth/color", output_qos),
+            "points": self.create_publisher(PointCloud2, "depth/points", output_qos),
+            "completion": self.create_publisher(DepthCompletion, "completion", output_qos),
+        }
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(s["diagnostics_period"], self._publish_diagnostics)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="nlspn_worker", daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ parameters
+
+    @property
+    def settings(self) -> NodeSettings:
+        with self._settings_lock:
+            return self._settings
+
+    def _on_set_parameters(self, params: list[rclpy.parameter.Parameter]) -> SetParametersResult:
+        updates = {p.name: p.value for p in params}
+        with self._settings_lock:
+            try:
+                new = self._settings.changed(updates)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self._settings = new
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ input and pairing (executor thread)
+
+    def _on_input(self, stream: str, msg: Any) -> None:
+        s = self.settings
+        with self._stats_lock:
+            self._received_since[stream] += 1
+        if (self._pairer.slop_ns, self._pairer.queue_size) != (
+            round(s["sync.slop"] * 1e9),
+            s["sync.queue_size"],
+        ):
+            self._handle_events(self._pairer.reset())
+            self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
+        self._handle_events(self._pairer.add(stream, stamp_to_ns(msg.header.stamp), msg))
+
+    def _handle_events(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, Pair):
+                self._count("pairs.made")
+                if self._mailbox.put(event) is not None:
+                    self._count("frames.superseded")
+            elif isinstance(event, Dropped):
+                self._count(f"dropped.{event.stream}.{event.reason}")
+            elif isinstance(event, Reset):
+                self._count("pairing.resets")
+                self.get_logger().warning(str(event))
+
+    # ------------------------------------------------------------------ processing (worker thread)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            pair = self._mailbox.get(timeout=0.2)
+            if pair is None:
+                continue
+            try:
+                self.process(pair, self.settings)
+            except frames.BadInput as exc:
+                self._count(f"bad_input.{exc.kind}")
+                self._warn(exc.kind, f"frame skipped, {exc}")
+            except Exception as exc:  # noqa: BLE001 - keep serving; count and report
+                self._count("frames.failed")
+                self._warn("failed", f"frame failed: {type(exc).__name__}: {exc}")
+
+    def _wanted(self, s: NodeSettings) -> dict[str, bool]:
+        enabled = {
+            "depth_raw": s["publish.depth_raw"],
+            "sparse_depth": s["publish.sparse_depth"],
+            "color": s["publish.color"],
+            "points": s["publish.points"],
+        }
+        return {
+            name: enabled.get(name, True) and pub.get_subscription_count() > 0
+            for name, pub in self.pub.items()
+        }
+
+    def process(self, pair: Pair, s: NodeSettings) -> None:
+        """Complete one pair with settings ``s`` and publish what has subscribers."""
+        wanted = self._wanted(s)
+        if not any(wanted.values()):
+            self._count("frames.no_subscribers")
+            return
+        if self._default_prop_time is not None:
+            prop_time = self._default_prop_time if s["prop_time"] < 0 else s["prop_time"]
+            if self.completer.prop_time != prop_time:
+                self.completer.prop_time = prop_time
+        start = time.perf_counter()
+        result = frames.process_frame(pair.image, pair.camera_info, pair.cloud, s, self.completer)
+        if result.projection.non_finite:
+            self._count("points.non_finite", result.projection.non_finite)
+            self._warn("nan_points", f"{result.projection.non_finite} NaN/Inf cloud points ignored")
+        publish_start = time.perf_counter()
+        self._publish(pair, result, s, wanted)
+        done = time.perf_counter()
+        timings = {
+            **result.timings_ms,
+            "publish": (done - publish_start) * 1e3,
+            "total": (done - start) * 1e3,
+        }
+        with self._stats_lock:
+            self.counters["frames.completed"] += 1
+            self.counters["points.in_image"] += result.projection.pixels
+            for stage, ms in timings.items():
+                if stage in self._latency:
+                    self._latency[stage].append(ms)
+
+    def _publish(
+        self, pair: Pair, result: frames.FrameResult, s: NodeSettings, wanted: dict[str, bool]
+    ) -> None:
+        header = pair.image.header
+        completion = wanted["completion"]
+        depth_msg = image_msg(header, result.depth, "32FC1") if wanted["depth"] or completion else None
+        info_msg = (
+            camera_info_msg(header, result.camera.to_camera_info_fields())
+            if wanted["depth_info"] or completion
+            else None
+        )
+        confidence_msg = None
+        if result.confidence is not None and (wanted["confidence"] or completion):
+            confidence_msg = image_msg(header, result.confidence, "32FC1")
+        if wanted["depth"]:
+            self.pub["depth"].publish(depth_msg)
+        if wanted["depth_info"]:
+            self.pub["depth_info"].publish(info_msg)
+        if wanted["confidence"] and confidence_msg is not None:
+            self.pub["confidence"].publish(confidence_msg)
+        if wanted["depth_raw"]:
+            self.pub["depth_raw"].publish(
+                image_msg(header, frames.depth_to_millimetres(result.depth), "16UC1")
+            )
+        if wanted["sparse_depth"]:
+            self.pub["sparse_depth"].publish(image_msg(header, result.sparse, "32FC1"))
+        if wanted["color"]:
+            colours = frames.colorize_depth(result.depth, s["min_depth"], s["max_depth"])
+            self.pub["color"].publish(image_msg(header, colours, "rgb8"))
+        if wanted["points"]:
+            xyz, rgb = frames.depth_to_points(result.depth, result.rgb, result.camera, s["points_decimation"])
+            self.pub["points"].publish(cloud_msg(header, xyz, rgb))
+        if completion:
+            latency_ms = (self.get_clock().now().nanoseconds - pair.image_ns) * 1e-6
+            self.pub["completion"].publish(
+                DepthCompletion(
+                    header=header,
+                    depth=depth_msg,
+                    confidence=confidence_msg or Image(header=header),
+                    camera_info=info_msg,
+                    num_input_points=result.projection.pixels,
+                    latency_ms=latency_ms,
+                )
+            )
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.counters[key] += n
+
+    def _warn(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at.get(kind, -1e9) >= WARN_EVERY_S:
+            self._warned_at[kind] = now
+            self.get_logger().warning(
+                f"{message} (repeats of this warning are counted in /diagnostics, "
+                f"logged at most every {WARN_EVERY_S:.0f} s)"
+            )
+
+    def diagnostics_values(self) -> dict[str, str]:
+        now = time.monotonic()
+        with self._stats_lock:
+            period = max(now - self._rate_window_start, 1e-6)
+            values = {
+                f"rate_hz.{stream}": f"{self._received_since[stream] / period:.2f}"
+                for stream in (IMAGE, CAMERA_INFO, CLOUD)
+            }
+            self._received_since.clear()
+            self._rate_window_start = now
+            values.update({key: str(n) for key, n in sorted(self.counters.items())})
+            for stage, samples in self._latency.items():
+                if samples:
+                    values[f"latency_ms.{stage}.median"] = f"{statistics.median(samples):.2f}"
+                    values[f"latency_ms.{stage}.last"] = f"{samples[-1]:.2f}"
+        values["method"] = self.completer.name
+        values["device"] = str(self.completer.device)
+        values["model"] = str(getattr(self.completer, "checkpoint", None) or self.completer.name)
+        if str(self.completer.device).startswith("cuda"):
+            import torch
+
+            values["gpu_memory_mb.allocated"] = f"{torch.cuda.memory_allocated() / 2**20:.1f}"
+            values["gpu_memory_mb.reserved"] = f"{torch.cuda.memory_reserved() / 2**20:.1f}"
+        return values
+
+    def _publish_diagnostics(self) -> None:
+        values = self.diagnostics_values()
+        bad_total = sum(int(v) for k, v in values.items() if k.startswith(("bad_input.", "frames.failed")))
+        bad, self._bad_reported = bad_total - self._bad_reported, bad_total
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if bad else DiagnosticStatus.OK,  # WARN: bad input in this period
+            name=f"{self.get_name()}: depth completion",
+            message=f"{values.get('frames.completed', '0')} frames completed"
+            + (f", {bad} skipped for bad input since the last report" if bad else ""),
+            hardware_id=values["device"],
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(msg)
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self._mailbox.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = NLSPNNode()
+    except Exception as exc:  # noqa: BLE001 - bad parameters or model: say so and exit non-zero
+        message = f"{NODE_NAME}: cannot start: {exc}"
+        rclpy.logging.get_logger(NODE_NAME).fatal(message)
+        print(message, file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        return 1
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
