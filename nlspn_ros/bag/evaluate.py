@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from nlspn_ros import conversions
@@ -89,6 +90,19 @@ def holdout_split(sparse: np.ndarray, fraction: float, seed: int, stamp_ns: int
     kept = sparse.copy()
     kept[rows[chosen], cols[chosen]] = 0.0
     return kept, reference
+
+
+def reference_in_output(reference: np.ndarray, settings: NodeSettings) -> np.ndarray:
+    """A full-size ground-truth image cropped and scaled as the node's ``crop.*`` / ``scale`` do to the input
+    (nearest neighbour, so sparse references stay exact samples)."""
+    x, y, width, height = settings.crop
+    rows, cols = reference.shape
+    reference = reference[y: y + (height or rows - y), x: x + (width or cols - x)]
+    scale = settings["scale"]
+    if scale != 1.0:
+        size = (round(reference.shape[1] * scale), round(reference.shape[0] * scale))
+        reference = cv2.resize(np.ascontiguousarray(reference), size, interpolation=cv2.INTER_NEAREST)
+    return reference
 
 
 def depth_from_output(msg: Any) -> tuple[np.ndarray, np.ndarray | None, Any]:
@@ -236,6 +250,7 @@ class Evaluator:
                 if reference is None:
                     self._drop("image:no_ground_truth")
                     return
+                reference = reference_in_output(reference, self.settings)
                 out = process_frame(image, info, cloud, self.settings, self.completer)
                 rgb, inputs, depth, confidence = out.rgb, out.sparse, out.depth, out.confidence
                 timings = out.timings_ms
@@ -273,6 +288,12 @@ class Evaluator:
             reference = ground_truth.take(stamp)
             if reference is None:
                 self._drop("output:no_ground_truth")
+                continue
+            reference = reference_in_output(reference, self.settings)
+            if reference.shape != depth.shape:
+                log.warning("output at %d ns skipped: ground truth %s (after crop/scale) does not match the "
+                            "output %s", stamp, reference.shape, depth.shape)
+                self._drop("output:ground_truth_shape")
                 continue
             timings = {"latency": float(message.msg.latency_ms)} if hasattr(message.msg, "latency_ms") else {}
             frame = FrameResult(0, stamp, {}, int((reference > 0).sum()), timings_ms=timings)

@@ -1,12 +1,16 @@
 """Node parameter files (ROS 2 YAML) -> :class:`NodeSettings`, so offline tools use the node's settings."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
-from nlspn_ros.node_settings import NodeSettings
+from nlspn_ros.node_settings import BY_NAME, NodeSettings
+
+log = logging.getLogger(__name__)
+ROS_PARAMETERS = {"use_sim_time", "start_type_description_service"}  # every rclpy node has these
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -38,4 +42,7 @@ def settings_from_files(*files: str | Path | None, **overrides: Any) -> NodeSett
         if file is not None:
             values.update(load_parameters(file))
     values.update(overrides)
-    return NodeSettings.defaults().changed(values)
+    unknown = sorted(set(values) - set(BY_NAME) - ROS_PARAMETERS)
+    if unknown:
+        log.warning("parameters the node does not declare (it ignores them too): %s", unknown)
+    return NodeSettings.defaults().changed({k: v for k, v in values.items() if k in BY_NAME})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ DISPLAY_UNITS = {"RMSE": "mm", "MAE": "mm", "iRMSE": "1/km", "iMAE": "1/km"}
 def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[str, Any] | None = None,
                  output: Path | None = None, panels: bool = False, holdout: float = 0.2, seed: int = 0,
                  mode: str = "auto", progress: bool = True, topics: dict[str, str | None] | None = None,
-                 completer: Any = None) -> EvaluationResult:
+                 completer: Any = None, on_frame: Callable[[FrameResult, FrameData], None] | None = None
+                 ) -> EvaluationResult:
     """Evaluate ``bag`` (see :class:`Evaluator`) with the node settings of ``params`` files + ``overrides``;
     writes ``output/metrics.json`` and ``output/panels/``."""
     from tqdm import tqdm
@@ -34,7 +36,9 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     bar = tqdm(total=evaluator.expected_frames(), unit="frame", disable=not progress,
                desc=f"evaluate {Path(bag).name}")
 
-    def on_frame(frame: FrameResult, data: FrameData) -> None:
+    def each_frame(frame: FrameResult, data: FrameData) -> None:
+        if on_frame is not None:
+            on_frame(frame, data)
         if panels and output is not None:
             from nlspn_ros.bag.panels import write_panels
 
@@ -42,7 +46,7 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
                          f"frame {frame.index} @ {frame.image_stamp_ns * 1e-9:.3f} s")
 
     try:
-        result = evaluator.run(on_frame, progress=bar.update)
+        result = evaluator.run(each_frame, progress=bar.update)
     finally:
         bar.close()
     if output is not None:

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "replay": "nlspn_ros.cli.replay",
     "record": "nlspn_ros.cli.record",
     "evaluate": "nlspn_ros.cli.evaluate",
+    "demo": "nlspn_ros.cli.demo",
     "project": "nlspn_ros.cli.project",
 }
 

@@ -1,0 +1,128 @@
+"""The demo's orchestration: bags, node process, live replay + recording, evaluations, report."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nlspn_ros import paths
+from nlspn_ros.bag.demo_report import SourceReport, compare, write_report
+from nlspn_ros.bag.make import hold_out_points, kitti_frames, synthetic_frames, write_sensor_bag
+from nlspn_ros.bag.reader import BagReader
+from nlspn_ros.bag.report import evaluate_bag, print_table
+from nlspn_ros.bag.topics import detect_topics
+from nlspn_ros.cli.demo import DEMO_PARAMS, KITTI_CROP
+from nlspn_ros.conversions import stamp_to_ns
+from nlspn_ros.ros.live_run import replay_and_record
+
+NAMESPACE = "/demo"
+
+
+def start_node(name: str, params: list[Path], topics, log_file: Path) -> subprocess.Popen:
+    """The node in its own process (as deployed), remapped onto the bag's topics."""
+    command = [sys.executable, "-m", "nlspn_ros.ros.node", "--ros-args",
+               "-r", f"__ns:={NAMESPACE}/{name}", "-r", f"image:={topics.image}",
+               "-r", f"camera_info:={topics.camera_info}", "-r", f"points:={topics.points}"]
+    for file in params:
+        command += ["--params-file", str(file)]
+    handle = log_file.open("w")
+    return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=paths.REPO_ROOT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def stop_node(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def live_latency(recorded: Path, output_topic: str, sent_at_ns: dict[int, int]) -> list[float]:
+    """Per frame: wall time the output was received (recorded log time) - wall time its image was sent."""
+    latencies = []
+    for message in BagReader(recorded).messages([output_topic]):
+        sent = sent_at_ns.get(stamp_to_ns(message.msg.header.stamp))
+        if sent is not None:
+            latencies.append((message.log_time_ns - sent) / 1e6)
+    return latencies
+
+
+def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argparse.Namespace) -> SourceReport:
+    topics = detect_topics(BagReader(bag).topics)
+    output_topic = f"{NAMESPACE}/{name}/completion"
+    recorded = out / "bags" / f"{name}_live"
+    print(f"[{name}] starting the node, replaying {bag.name} through it live ...", flush=True)
+    node = start_node(name, params, topics, out / "logs" / f"{name}_node.log")
+    try:
+        live_run = replay_and_record(bag, topics, output_topic, recorded, node, rate=args.rate)
+    finally:
+        stop_node(node)
+    print(f"[{name}] {live_run.outputs}/{live_run.images} frames came back from the node", flush=True)
+    offline_depth: dict[int, np.ndarray] = {}
+    live_depth: dict[int, np.ndarray] = {}
+    offline = evaluate_bag(bag, params=params, output=out / name / "offline", panels=True,
+                           progress=not args.quiet,
+                           on_frame=lambda f, d: offline_depth.__setitem__(f.image_stamp_ns, d.dense))
+    live = evaluate_bag(recorded, params=params, output=out / name / "live", mode="recorded",
+                        progress=not args.quiet, topics={"ground_truth": topics.ground_truth},
+                        on_frame=lambda f, d: live_depth.__setitem__(f.image_stamp_ns, d.dense))
+    print_table(offline)
+    print_table(live)
+    replay = {"published": live_run.published, "images": live_run.images, "outputs": live_run.outputs,
+              "frames_timed_out": live_run.timed_out_frames}
+    return SourceReport(name, str(bag), str(recorded), offline, live,
+                        compare(offline, live, offline_depth, live_depth),
+                        live_latency(recorded, output_topic, live_run.sent_at_ns), replay)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    out: Path = args.output.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "bags").mkdir(parents=True)
+    (out / "logs").mkdir()
+    checkpoint = args.checkpoint.resolve() if args.checkpoint else ""
+    demo_params = out / "demo_params.yaml"
+    demo_params.write_text(DEMO_PARAMS.format(device=args.device, method=args.method, checkpoint=checkpoint))
+
+    sources: list[tuple[str, Path, list[Path]]] = []
+    print("building the demo bags ...", flush=True)
+    scenes = synthetic_frames(args.frames, args.width, args.height)
+    synthetic = write_sensor_bag(out / "bags" / "synthetic", scenes, storage=args.storage)
+    sources.append(("synthetic", synthetic.path, [synthetic.params_file, demo_params]))
+    kitti_dir = paths.kitti_samples_dir()
+    kitti_note = "skipped (--no-kitti)" if args.no_kitti else f"not found at {kitti_dir}: synthetic only"
+    if not args.no_kitti and (kitti_dir / "image_2").is_dir():
+        kitti = write_sensor_bag(out / "bags" / "kitti", hold_out_points(kitti_frames(kitti_dir), 0.2),
+                                 storage=args.storage)
+        crop = out / "kitti_crop.yaml"
+        smallest = min(frame.rgb.shape[0] for frame in kitti_frames(kitti_dir))
+        crop.write_text(KITTI_CROP.format(y=smallest - args.kitti_height, height=args.kitti_height))
+        sources.append(("kitti", kitti.path, [kitti.params_file, demo_params, crop]))
+        kitti_note = f"{len(kitti.frames)} frames from {kitti_dir}, 20% of each cloud held out as reference"
+
+    reports = [run_source(name, bag, params, out, args) for name, bag, params in sources]
+    context = {
+        "command": "nlspn_ros demo " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "nlspn_ros demo",
+        "method": args.method,
+        "checkpoint": str(checkpoint or paths.DEFAULT_CHECKPOINT) if args.method == "nlspn" else "-",
+        "device": args.device,
+        "synthetic": f"{args.frames} frames {args.width}x{args.height} with dense ground truth",
+        "kitti": kitti_note, "storage": args.storage, "wall time (s)": round(time.monotonic() - started, 1),
+    }
+    report = write_report(out, reports, context)
+    matches = all(r.comparison.matches for r in reports)
+    print(f"\nlive result {'matches' if matches else 'DOES NOT match'} the offline evaluation")
+    print(f"report: {report}")
+    return 0 if matches else 1
