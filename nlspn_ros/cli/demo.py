@@ -34,8 +34,8 @@ KITTI_CROP = """# KITTI depth-completion style bottom crop (the LiDAR covers the
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", "-o", type=Path, default=Path("demo_report"),
-                        help="report folder (default ./demo_report; replaced if it exists)")
+    parser.add_argument("--output", "-o", type=Path, default=Path("reports/demo"),
+                        help="report folder (default reports/demo, git-ignored; replaced if it exists)")
     parser.add_argument("--frames", type=int, default=6, help="synthetic frames (default 6)")
     parser.add_argument("--width", type=int, default=320, help="synthetic image width (default 320)")
     parser.add_argument("--height", type=int, default=96, help="synthetic image height (default 96)")
