@@ -341,3 +341,18 @@ def test_overlay_colours_near_warm_far_cool():
     assert (overlay[0] == 128).all() and (image == 128).all()  # elsewhere untouched, input not modified
     with pytest.raises(ValueError, match="sizes differ"):
         draw_depth_overlay(image, depth[:5])
+
+
+def test_raw_distortion_does_not_fold_far_off_axis_points_into_the_image():
+    # Strong barrel distortion: r_d = r (1 - 0.5 r^2) peaks at r = sqrt(2/3); a ray with slope 2 would
+    # map to r_d = -2, i.e. mirrored to the other side of the image.
+    k = np.array([[100.0, 0.0, 99.5], [0.0, 100.0, 99.5], [0.0, 0.0, 1.0]])
+    camera = CameraModel(200, 200, k=k, p=np.zeros((3, 4)), d=[-0.5, 0, 0, 0, 0], rectified=False)
+    assert camera.max_ray_slope == pytest.approx(math.sqrt(2 / 3), abs=1e-3)
+    points = np.array([[0.5, 0.0, 1.0], [0.75, 0.0, 1.0], [2.0, 0.0, 1.0]], np.float32)
+    result = project_points(points, IDENTITY, camera)
+    assert result.stats.landed == 2 and result.stats.outside_image == 1
+    cols = sorted(np.argwhere(result.depth)[:, 1].tolist())
+    assert cols == [math.floor(99.5 + 100 * 0.5 * (1 - 0.5 * 0.25) + 0.5),
+                    math.floor(99.5 + 100 * 0.75 * (1 - 0.5 * 0.5625) + 0.5)]
+    assert CAMERA.max_ray_slope == math.inf

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -218,6 +219,35 @@ class CameraModel:
     @property
     def has_distortion(self) -> bool:
         return bool(np.any(self.d != 0))
+
+    @cached_property
+    def max_ray_slope(self) -> float:
+        """Largest ``sqrt(x^2 + y^2) / z`` the raw distortion model maps monotonically (inf if none).
+
+        Polynomial distortion folds back beyond some radius, so far off-axis points would land
+        mirrored inside the image; projection drops points beyond this slope as outside the image.
+        Radial terms only (tangential ones are small). Computed once per camera.
+        """
+        if not self.has_distortion:
+            return float("inf")
+        if self.distortion_model == "equidistant":
+            theta = np.linspace(0.0, np.pi / 2, 20001)[:-1]
+            k1, k2, k3, k4 = self.d
+            t2 = theta * theta
+            distorted = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+            limit = theta
+        else:
+            limit = np.linspace(0.0, 20.0, 40001)
+            coefficients = np.zeros(8)
+            coefficients[: self.d.size] = self.d  # k1 k2 p1 p2 k3 [k4 k5 k6]
+            k1, k2, _, _, k3, k4, k5, k6 = coefficients
+            r2 = limit * limit
+            distorted = limit * (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+        folds = np.flatnonzero(np.diff(distorted) <= 0)
+        if folds.size == 0:
+            return float("inf") if self.distortion_model != "equidistant" else float(np.tan(limit[-1]))
+        edge = float(limit[folds[0]])
+        return float(np.tan(edge)) if self.distortion_model == "equidistant" else edge
 
     def to_camera_info_fields(self) -> dict[str, Any]:
         """CameraInfo fields (all but header) as plain Python values, binning and ROI already applied.

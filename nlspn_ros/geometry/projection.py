@@ -124,7 +124,8 @@ def _row(matrix: np.ndarray, index: int, xyz: np.ndarray) -> np.ndarray:
 
 
 def _raw_pixels(camera_points: np.ndarray, camera: CameraModel) -> np.ndarray:
-    """(3, M) points in the camera frame, all with z > 0 -> (2, M) raw (distorted) pixel coordinates."""
+    """(3, M) points in the camera frame, all with z > 0 -> (2, M) raw (distorted) pixel coordinates;
+    NaN (counted as outside the image) beyond the slope where the distortion model folds back."""
     objects = np.ascontiguousarray(camera_points.T, dtype=np.float64).reshape(-1, 1, 3)
     zero = np.zeros(3)
     if camera.distortion_model == "equidistant":
@@ -133,7 +134,11 @@ def _raw_pixels(camera_points: np.ndarray, camera: CameraModel) -> np.ndarray:
     else:
         d = camera.d if camera.d.size else np.zeros(5)
         pixels, _ = cv2.projectPoints(objects, zero, zero, camera.k, d)
-    return pixels.reshape(-1, 2).T
+    pixels = pixels.reshape(-1, 2).T.copy()
+    x, y, z = camera_points
+    beyond = (x * x + y * y) > (camera.max_ray_slope**2) * (z * z)
+    pixels[:, beyond] = np.nan
+    return pixels
 
 
 def _zbuffer(
