@@ -18,6 +18,9 @@ COMMANDS: dict[str, str] = {
     "evaluate": "nlspn_ros.cli.evaluate",
     "demo": "nlspn_ros.cli.demo",
     "project": "nlspn_ros.cli.project",
+    "train": "nlspn_ros.cli.train",
+    "evaluate-synthetic": "nlspn_ros.cli.evaluate_synthetic",
+    "evaluate-kitti": "nlspn_ros.cli.evaluate_kitti",
 }
 
 

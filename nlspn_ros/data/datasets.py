@@ -1,0 +1,162 @@
+"""Torch datasets for training: synthetic frames (cached or rendered) and the KITTI DC folder layout.
+
+Every item is a dict of float32 tensors ``rgb`` (3xHxW, ImageNet-normalized as the model expects),
+``dep`` (1xHxW sparse input, metres, 0 = none) and ``gt`` (1xHxW, metres, 0 = no ground truth).
+Training items are random ``crop`` patches, flipped left-right half of the time; evaluation items
+are whole frames.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from nlspn_ros.data.cache import cache_frames, frame_path, load_cached
+from nlspn_ros.data.synthetic import KITTI_SIZE, render_frame
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+KITTI_DC_HEIGHT = 352  # official KITTI DC training crops the bottom 352 rows
+
+
+def to_sample(rgb: np.ndarray, sparse: np.ndarray, gt: np.ndarray) -> dict[str, torch.Tensor]:
+    """uint8 HxWx3 RGB + HxW depths -> the model's tensors (official normalization)."""
+    image = (rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return {
+        "rgb": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+        "dep": torch.from_numpy(np.ascontiguousarray(sparse, dtype=np.float32))[None],
+        "gt": torch.from_numpy(np.ascontiguousarray(gt, dtype=np.float32))[None],
+    }
+
+
+def random_crop_flip(
+    arrays: list[np.ndarray], crop: tuple[int, int], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The same random ``crop`` (height, width) of every array, flipped left-right with p = 0.5."""
+    height, width = arrays[0].shape[:2]
+    crop_h, crop_w = crop
+    if crop_h > height or crop_w > width:
+        raise ValueError(f"crop {crop_w}x{crop_h} is larger than the frame {width}x{height}")
+    top = int(rng.integers(0, height - crop_h + 1))
+    left = int(rng.integers(0, width - crop_w + 1))
+    flip = rng.random() < 0.5
+    out = []
+    for array in arrays:
+        patch = array[top : top + crop_h, left : left + crop_w]
+        out.append(patch[:, ::-1] if flip else patch)
+    return out
+
+
+class _Augmented(Dataset):
+    """Shared crop/flip logic; ``seed`` + the item index + ``epoch`` seed each crop."""
+
+    def __init__(self, crop: tuple[int, int] | None, seed: int) -> None:
+        self.crop = crop
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _sample(self, index: int, rgb: np.ndarray, sparse: np.ndarray, gt: np.ndarray):
+        if self.crop is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rgb, sparse, gt = random_crop_flip([rgb, sparse, gt], self.crop, rng)
+        return to_sample(rgb, sparse, gt)
+
+
+class SyntheticDataset(_Augmented):
+    """Synthetic frames of ``seeds`` at ``size`` (width, height); with ``cache_dir`` they are rendered
+    once and then read from ``.npz`` (a cache holds one size)."""
+
+    def __init__(
+        self,
+        seeds,
+        cache_dir: str | Path | None = None,
+        crop: tuple[int, int] | None = None,
+        seed: int = 0,
+        size: tuple[int, int] = KITTI_SIZE,
+    ) -> None:
+        super().__init__(crop, seed)
+        self.seeds = list(seeds)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rgb, sparse, depth_gt) of item ``index``, uncropped."""
+        seed = self.seeds[index]
+        if self.cache_dir is None:
+            frame = render_frame(seed, *self.size)
+            return frame.rgb, frame.sparse, frame.depth_gt
+        path = frame_path(self.cache_dir, seed)
+        if not path.exists():
+            cache_frames([seed], self.cache_dir, *self.size)
+        data = load_cached(path)
+        if data["rgb"].shape[1::-1] != tuple(self.size):
+            raise ValueError(
+                f"{path} holds a {data['rgb'].shape[1]}x{data['rgb'].shape[0]} frame, not {self.size}"
+            )
+        return data["rgb"], data["sparse"], data["depth_gt"]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self._sample(index, *self.frame(index))
+
+
+def read_kitti_depth(path: str | Path) -> np.ndarray:
+    """KITTI 16-bit PNG depth -> float32 metres (value / 256; 0 = none)."""
+    image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise FileNotFoundError(f"cannot read depth PNG {path}")
+    if image.dtype != np.uint16:
+        raise ValueError(f"{path}: KITTI depth must be a 16-bit PNG, got {image.dtype}")
+    return image.astype(np.float32) / 256.0
+
+
+class KittiDCDataset(_Augmented):
+    """KITTI depth completion as listed by an official NLSPN split JSON.
+
+    ``{"train": [{"rgb": ..., "depth": ..., "gt": ..., "K": ...}, ...], "val": [...], "test": [...]}``,
+    paths relative to ``root``. Frames are bottom-cropped to 352 rows as in the official loader.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split_json: str | Path,
+        split: str = "train",
+        crop: tuple[int, int] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(crop, seed)
+        self.root = Path(root)
+        listing = json.loads(Path(split_json).read_text())
+        if split not in listing:
+            raise ValueError(f"{split_json}: no {split!r} split (has {sorted(listing)})")
+        self.entries = listing[split]
+        for entry in self.entries[:1]:
+            missing = {"rgb", "depth", "gt"} - set(entry)
+            if missing:
+                raise ValueError(f"{split_json}: entries need rgb/depth/gt paths, missing {sorted(missing)}")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        entry = self.entries[index]
+        bgr = cv2.imread(str(self.root / entry["rgb"]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f"cannot read image {self.root / entry['rgb']}")
+        sparse = read_kitti_depth(self.root / entry["depth"])
+        gt = read_kitti_depth(self.root / entry["gt"])
+        rgb = bgr[..., ::-1]
+        rows = min(KITTI_DC_HEIGHT, rgb.shape[0])
+        rgb, sparse, gt = rgb[-rows:], sparse[-rows:], gt[-rows:]
+        return self._sample(index, rgb, sparse, gt)

@@ -1,0 +1,121 @@
+"""Training: official loss and schedule, datasets, a smoke run that lowers the loss, resume."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from nlspn_ros.data.datasets import KittiDCDataset, SyntheticDataset, random_crop_flip, read_kitti_depth
+from nlspn_ros.model import NLSPNConfig, NLSPNModel, load_checkpoint
+from nlspn_ros.train import TrainSettings, lr_factor, official_loss, run_progress, train
+
+TINY = NLSPNConfig.small(prop_time=3)
+SIZE = (152, 44)
+
+
+def test_official_loss_is_l1_plus_l2_on_valid_pixels_summed_over_batch():
+    pred = torch.tensor([[[[1.0, 2.0], [3.0, 100.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])
+    gt = torch.tensor([[[[2.0, 0.0], [5.0, 95.0]]], [[[1.0, 1.0], [1.0, 1.0]]]])
+    # sample 0: valid diffs 1, 2, (90 - 90 after clamping both to max_depth) -> L1 1, L2 5/3
+    # sample 1: all valid, diffs 1 -> L1 1, L2 1
+    expected = (1.0 + 5.0 / 3.0) + (1.0 + 1.0)
+    assert float(official_loss(pred, gt, max_depth=90.0)) == pytest.approx(expected)
+    assert float(official_loss(pred, gt, 90.0, l1_weight=0.0)) == pytest.approx(5.0 / 3.0 + 1.0)
+
+
+def test_official_schedule_scaled_to_the_run():
+    settings = TrainSettings(steps=2000, epochs=20, decay=(10, 15, 20), gamma=(1.0, 0.2, 0.04))
+    assert lr_factor(0.0, settings) < 0.02  # warm-up starts near zero
+    assert lr_factor(0.025, settings) == pytest.approx(0.5)  # half way through the first epoch
+    assert lr_factor(0.3, settings) == 1.0
+    assert lr_factor(0.6, settings) == 0.2
+    assert lr_factor(0.9, settings) == 0.04
+    assert lr_factor(0.3, TrainSettings(warm_up=False)) == 1.0
+    assert run_progress(500, 0.0, settings) == 0.25
+    timed = TrainSettings(steps=2000, time_limit_s=100.0)
+    assert run_progress(500, 75.0, timed) == 0.75  # the time budget runs out first
+
+
+def test_crop_flip_keeps_arrays_aligned():
+    ramp = np.tile(np.arange(40, dtype=np.float32), (20, 1))
+    rng = np.random.default_rng(3)
+    flips = set()
+    for _ in range(20):
+        a, b = random_crop_flip([ramp, ramp * 2], (8, 16), rng)
+        assert a.shape == (8, 16)
+        np.testing.assert_array_equal(b, a * 2)
+        flips.add(bool(a[0, 0] > a[0, -1]))
+    assert flips == {True, False}
+    with pytest.raises(ValueError, match="larger"):
+        random_crop_flip([ramp], (30, 16), rng)
+
+
+def test_synthetic_dataset_items_and_cache(tmp_path):
+    dataset = SyntheticDataset([0, 1], tmp_path, crop=(32, 64), size=SIZE)
+    item = dataset[0]
+    assert (
+        item["rgb"].shape == (3, 32, 64)
+        and item["dep"].shape == (1, 32, 64)
+        and item["gt"].shape == (1, 32, 64)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame_0000000.npz"]
+    again = SyntheticDataset([0, 1], tmp_path, crop=(32, 64), size=SIZE)[0]
+    torch.testing.assert_close(item["gt"], again["gt"])  # same crop from the cache
+    with pytest.raises(ValueError, match="not"):
+        SyntheticDataset([0], tmp_path, size=(64, 32)).frame(0)
+
+
+def test_kitti_dc_layout(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (360, 100, 3), dtype=np.uint8)
+    depth = np.zeros((360, 100), np.uint16)
+    depth[::5, ::3] = 256 * 10  # 10 m
+    gt = np.full((360, 100), 256 * 12, np.uint16)
+    for name, image in (("img.png", rgb), ("dep.png", depth), ("gt.png", gt)):
+        cv2.imwrite(str(tmp_path / name), image)
+    split = {"train": [{"rgb": "img.png", "depth": "dep.png", "gt": "gt.png", "K": "calib.txt"}], "val": []}
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    assert read_kitti_depth(tmp_path / "gt.png").max() == 12.0
+    dataset = KittiDCDataset(tmp_path, tmp_path / "split.json", "train")
+    item = dataset[0]
+    assert item["rgb"].shape == (3, 352, 100)  # bottom 352 rows
+    assert float(item["gt"].max()) == 12.0 and set(np.unique(item["dep"].numpy())) == {0.0, 10.0}
+    with pytest.raises(ValueError, match="no 'test' split"):
+        KittiDCDataset(tmp_path, tmp_path / "split.json", "test")
+
+
+def _fixed_batch():
+    items = [SyntheticDataset([s], size=SIZE)[0] for s in (0, 1)]
+    return {k: torch.stack([i[k] for i in items]) for k in ("rgb", "dep", "gt")}
+
+
+@pytest.mark.slow
+def test_smoke_training_lowers_the_loss_and_resumes(tmp_path):
+    settings = TrainSettings(
+        steps=12, batch_size=2, decay=(20,), gamma=(1.0,), warm_up=False, checkpoint_every=6, device="cpu"
+    )
+    dataset = SyntheticDataset([0, 1], tmp_path / "cache", crop=(40, 96), size=SIZE)
+    batch = _fixed_batch()
+    torch.manual_seed(settings.seed)  # train() builds its model after the same seeding
+    initial = NLSPNModel(TINY).eval()
+    with torch.no_grad():
+        loss_before = float(official_loss(initial(batch["rgb"], batch["dep"])["pred"], batch["gt"], 90.0))
+
+    summary = train(dataset, tmp_path / "run", settings, TINY, progress=False)
+    assert summary["step"] == 12 and not summary["stopped_early"]
+    model, config = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert config == TINY
+    with torch.no_grad():
+        loss_after = float(official_loss(model(batch["rgb"], batch["dep"])["pred"], batch["gt"], 90.0))
+    assert loss_after < 0.7 * loss_before, (loss_before, loss_after)
+
+    # resume from step 6 and continue to 12: the optimizer state and step are restored
+    resumed = train(
+        dataset, tmp_path / "resumed", settings, resume=tmp_path / "run" / "step_0000006.pt", progress=False
+    )
+    assert resumed["step"] == 12
+    state = torch.load(tmp_path / "resumed" / "last.state.pt", weights_only=True)
+    assert state["step"] == 12 and state["optimizer"]["state"]
