@@ -1,0 +1,194 @@
+"""Evidence for the shipped model: synthetic held-out frames and real KITTI frames with held-out LiDAR.
+
+* :func:`evaluate_synthetic`: frames rendered from seeds never used in training, scored against
+  their dense ground truth (every pixel with a surface within range) for four methods: nearest
+  measurement, IP-Basic, NLSPN's initial depth (``pred_init``, before propagation) and NLSPN.
+* :func:`evaluate_kitti`: the KITTI frames in ``shared/data/kitti_samples`` projected through the
+  package's projection, cropped like KITTI depth completion (bottom 352 rows, centre 1216 columns);
+  20% of the projected pixels are held out (:func:`nlspn_ros.bag.evaluate.holdout_split`, fixed
+  seed) and the methods complete from the rest; the held-out depths are the reference.
+
+Metrics are :func:`nlspn_ros.metrics.depth_metrics` (official NLSPN metric), averaged per frame;
+every prediction is clamped to ``[0, max_depth]`` as the official evaluation does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nlspn_ros.baseline import fill_in_fast, nearest_fill
+from nlspn_ros.data.datasets import to_sample
+from nlspn_ros.metrics import MetricAccumulator
+from nlspn_ros.model import NLSPNModel
+
+METHODS = ("nearest", "ip_basic", "nlspn_init", "nlspn")
+EVAL_SEED_OFFSET = 1_000_000  # synthetic evaluation seeds start here; training uses seeds below it
+KITTI_CROP = (352, 1216)
+
+
+@dataclass
+class MethodOutputs:
+    depth: dict[str, np.ndarray]
+    confidence: np.ndarray | None
+    ms: dict[str, float]
+
+
+@dataclass
+class EvaluationTable:
+    frames: int = 0
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    ms_per_frame: dict[str, float] = field(default_factory=dict)
+    per_frame: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "frames": self.frames,
+            "metrics": self.metrics,
+            "ms_per_frame": self.ms_per_frame,
+            "per_frame": self.per_frame,
+        }
+
+    def markdown(self) -> str:
+        lines = [
+            "| method | RMSE (m) | MAE (m) | iRMSE (1/km) | REL | D1 | ms/frame |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name in METHODS:
+            if name in self.metrics:
+                m = self.metrics[name]
+                lines.append(
+                    f"| {name} | {m['RMSE']:.3f} | {m['MAE']:.3f} | {m['iRMSE'] * 1000:.2f} | "
+                    f"{m['REL']:.4f} | {m['D1']:.4f} | {self.ms_per_frame.get(name, float('nan')):.0f} |"
+                )
+        return "\n".join(lines)
+
+
+def complete_all(model: NLSPNModel, rgb: np.ndarray, sparse: np.ndarray, max_depth: float) -> MethodOutputs:
+    """Every method on one frame (NLSPN's ``pred`` and ``pred_init`` come from the same forward pass)."""
+    depth, ms = {}, {}
+    start = time.perf_counter()
+    depth["nearest"] = nearest_fill(sparse)
+    ms["nearest"] = (time.perf_counter() - start) * 1e3
+    start = time.perf_counter()
+    depth["ip_basic"] = fill_in_fast(sparse)
+    ms["ip_basic"] = (time.perf_counter() - start) * 1e3
+    sample = to_sample(rgb, sparse, np.zeros_like(sparse))
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model(sample["rgb"][None], sample["dep"][None])
+    ms["nlspn"] = ms["nlspn_init"] = (time.perf_counter() - start) * 1e3
+    depth["nlspn"] = out["pred"][0, 0].numpy()
+    depth["nlspn_init"] = out["pred_init"][0, 0].numpy()
+    confidence = None if out["confidence"] is None else out["confidence"][0, 0].numpy()
+    depth = {name: np.clip(d, 0.0, max_depth).astype(np.float32) for name, d in depth.items()}
+    return MethodOutputs(depth, confidence, ms)
+
+
+def _summarise(
+    accumulators: dict[str, MetricAccumulator], times: dict[str, list[float]], table: EvaluationTable
+) -> EvaluationTable:
+    table.metrics = {name: acc.mean() for name, acc in accumulators.items()}
+    table.ms_per_frame = {name: float(np.median(t)) for name, t in times.items()}
+    return table
+
+
+def evaluate_synthetic(
+    model: NLSPNModel,
+    seeds: Iterable[int],
+    cache_dir: str | Path | None = None,
+    max_depth: float = 90.0,
+    progress: bool = False,
+) -> EvaluationTable:
+    """Score all methods on the synthetic frames of ``seeds`` against their dense ground truth."""
+    from nlspn_ros.data.datasets import SyntheticDataset
+
+    seeds = list(seeds)
+    if min(seeds) < EVAL_SEED_OFFSET:
+        raise ValueError(f"evaluation seeds must be >= {EVAL_SEED_OFFSET} (lower seeds are for training)")
+    dataset = SyntheticDataset(seeds, cache_dir)
+    model.eval()
+    accumulators = {name: MetricAccumulator() for name in METHODS}
+    times: dict[str, list[float]] = {name: [] for name in METHODS}
+    table = EvaluationTable()
+    indices = range(len(seeds))
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, unit="frame", desc="evaluate")
+    for index in indices:
+        rgb, sparse, gt = dataset.frame(index)
+        outputs = complete_all(model, rgb, sparse, max_depth)
+        gt = np.where(gt <= max_depth, gt, 0.0)
+        row = {"seed": seeds[index]}
+        for name in METHODS:
+            row[name] = accumulators[name].add(outputs.depth[name], gt)["RMSE"]
+            times[name].append(outputs.ms[name])
+        table.per_frame.append(row)
+        table.frames += 1
+    return _summarise(accumulators, times, table)
+
+
+def kitti_frame(kitti_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rgb, sparse) of one KITTI sample, projected with our code and cropped to 1216x352."""
+    import cv2
+
+    from nlspn_ros.geometry import load_kitti_calib, project_to_depth
+
+    bgr = cv2.imread(str(kitti_dir / "image_2" / f"{name}.png"), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read {kitti_dir / 'image_2' / (name + '.png')}")
+    height, width = bgr.shape[:2]
+    camera, t_cam_lidar = load_kitti_calib(kitti_dir / "calib" / f"{name}.txt", image_size=(width, height))
+    points = np.fromfile(kitti_dir / "velodyne" / f"{name}.bin", dtype=np.float32).reshape(-1, 4)
+    sparse = project_to_depth(points, t_cam_lidar, camera)
+    crop_h, crop_w = KITTI_CROP
+    left = (width - crop_w) // 2
+    rgb = np.ascontiguousarray(bgr[height - crop_h :, left : left + crop_w, ::-1])
+    return rgb, np.ascontiguousarray(sparse[height - crop_h :, left : left + crop_w])
+
+
+def evaluate_kitti(
+    model: NLSPNModel,
+    kitti_dir: str | Path,
+    holdout: float = 0.2,
+    seed: int = 0,
+    max_depth: float = 90.0,
+    panels_dir: str | Path | None = None,
+) -> EvaluationTable:
+    """Held-out-LiDAR scores on every frame of ``kitti_dir`` (image_2/, velodyne/, calib/)."""
+    from nlspn_ros.bag.evaluate import FrameData, holdout_split
+    from nlspn_ros.bag.panels import write_panels
+
+    kitti_dir = Path(kitti_dir)
+    names = sorted(p.stem for p in (kitti_dir / "image_2").glob("*.png"))
+    if not names:
+        raise FileNotFoundError(f"no KITTI frames in {kitti_dir / 'image_2'}")
+    model.eval()
+    accumulators = {name: MetricAccumulator() for name in METHODS}
+    times: dict[str, list[float]] = {name: [] for name in METHODS}
+    table = EvaluationTable()
+    for index, name in enumerate(names):
+        rgb, sparse = kitti_frame(kitti_dir, name)
+        kept, reference = holdout_split(sparse, holdout, seed, index)
+        outputs = complete_all(model, rgb, kept, max_depth)
+        row = {
+            "frame": name,
+            "input_pixels": int((kept > 0).sum()),
+            "held_out_pixels": int((reference > 0).sum()),
+        }
+        for method in METHODS:
+            row[method] = accumulators[method].add(outputs.depth[method], reference)["RMSE"]
+            times[method].append(outputs.ms[method])
+        table.per_frame.append(row)
+        table.frames += 1
+        if panels_dir is not None:
+            for method, confidence in (("nlspn", outputs.confidence), ("ip_basic", None)):
+                data = FrameData(rgb, kept, outputs.depth[method], confidence, reference)
+                write_panels(Path(panels_dir) / f"kitti_{name}_{method}.png", data, f"KITTI {name} {method}")
+    return _summarise(accumulators, times, table)
