@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "hold out 20% of the projected LiDAR of the KITTI sample frames and score IP-Basic and NLSPN on it"
+HELP = "hold out a share of the projected LiDAR of the KITTI sample frames; score IP-Basic and NLSPN on it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
