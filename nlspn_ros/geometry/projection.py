@@ -200,11 +200,14 @@ def project_points(
     depth = _row(matrix32, 2, xyz)
     finite = np.isfinite(depth)
     non_finite = count - int(np.count_nonzero(finite))
-    in_range = (depth >= min_depth) & (depth <= max_depth)
+    in_range = depth >= min_depth
+    if max_depth < np.inf:
+        in_range &= depth <= max_depth
+    elif non_finite:
+        in_range &= finite  # +Inf passes both depth tests
     too_near = depth < min_depth
     if non_finite:
-        in_range &= finite
-        too_near &= finite
+        too_near &= finite  # -Inf
     kept = np.flatnonzero(in_range)
     too_near_count = int(np.count_nonzero(too_near))
     too_far_count = count - non_finite - too_near_count - kept.size
