@@ -75,7 +75,11 @@ class CameraModel:
         set_ = object.__setattr__  # frozen dataclass: normalise the fields once, here
         for name in ("width", "height"):
             value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value <= 0:
+            try:
+                valid = not isinstance(value, bool) and int(value) == value and value > 0
+            except (TypeError, ValueError, OverflowError):
+                valid = False
+            if not valid:
                 raise CalibrationError(f"image {name} must be a positive integer, got {value!r}")
             set_(self, name, int(value))
         set_(self, "k", _matrix(self.k, 3, 3, "K"))
@@ -105,10 +109,10 @@ class CameraModel:
                 f"{name} has a non-positive focal length (fx={fx}, fy={fy}): the camera is uncalibrated "
                 f"({'rectified images use P' if self.rectified else 'raw images use K'})"
             )
-        if matrix[1, 0] != 0 or matrix[2, 0] != 0 or matrix[2, 1] != 0 or matrix[2, 2] != 1:
+        if not np.allclose([matrix[1, 0], *matrix[2, :3]], [0.0, 0.0, 0.0, 1.0], rtol=0, atol=1e-9):
             raise CalibrationError(f"{name} must have the form [[fx s cx ...] [0 fy cy ...] [0 0 1 ...]]")
         if self.rectified:
-            if self.p[2, 3] != 0:
+            if abs(self.p[2, 3]) > 1e-9:
                 raise CalibrationError(f"P's third row must be [0 0 1 0], got {self.p[2].tolist()}")
             if not np.allclose(self.r @ self.r.T, np.eye(3), atol=1e-5) or np.linalg.det(self.r) < 0:
                 raise CalibrationError(f"R must be a rotation matrix, got {self.r.tolist()}")
@@ -179,7 +183,10 @@ class CameraModel:
         coordinates a point moves from u to ``(u + 0.5) * sx - 0.5`` (exact for resizing, unlike the
         binning formula image_geometry uses for CameraInfo, which drops the half pixel).
         """
-        sx, sy = (float(factor), float(factor)) if np.isscalar(factor) else map(float, factor)  # type: ignore[arg-type]
+        factors = np.asarray(factor, dtype=np.float64).ravel()
+        if factors.size not in (1, 2):
+            raise CalibrationError(f"scale must be one factor or (sx, sy), got {factor!r}")
+        sx, sy = float(factors[0]), float(factors[-1])
         if not (np.isfinite(sx) and np.isfinite(sy) and sx > 0 and sy > 0):
             raise CalibrationError(f"scale factors must be finite and positive, got ({sx}, {sy})")
         width, height = round(self.width * sx), round(self.height * sy)
