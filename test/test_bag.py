@@ -271,3 +271,24 @@ def test_recorded_outputs_are_scored_against_ground_truth(tmp_path):
     result = evaluate_bag(path, progress=False)
     assert result.mode == "recorded" and len(result.frames) == 2
     assert result.frames[0].metrics == pytest.approx(depth_metrics(np.nan_to_num(output), truth))
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_reading_streams_with_bounded_memory(tmp_path, storage):
+    import tracemalloc
+
+    path = tmp_path / "big"
+    frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)  # 230 kB
+    with BagWriter(path, storage) as writer:
+        for i in range(100):
+            writer.write("/camera/image", image_msg(frame, "rgb8", i * 10**8), i * 10**8)
+    bag_bytes = sum(f.stat().st_size for f in path.iterdir())
+    assert bag_bytes > 20e6
+    tracemalloc.start()
+    try:
+        count = sum(1 for m in BagReader(path).messages() if m.msg.width == 320)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 100
+    assert peak < bag_bytes / 5, f"peak {peak / 1e6:.1f} MB while reading a {bag_bytes / 1e6:.0f} MB bag"
