@@ -119,3 +119,23 @@ def test_smoke_training_lowers_the_loss_and_resumes(tmp_path):
     assert resumed["step"] == 12
     state = torch.load(tmp_path / "resumed" / "last.state.pt", weights_only=True)
     assert state["step"] == 12 and state["optimizer"]["state"]
+
+
+def test_bag_frames_hold_out_lidar_as_targets(tmp_path):
+    from dataclasses import replace
+
+    from nlspn_ros.bag.make import synthetic_frames, write_sensor_bag
+    from nlspn_ros.data.datasets import BagFramesDataset
+
+    bag = tmp_path / "scenes"
+    # no ground-truth topic: the targets are held-out LiDAR pixels
+    write_sensor_bag(bag, (replace(f, ground_truth=None) for f in synthetic_frames(2, *SIZE, seed=5)))
+    dataset = BagFramesDataset(bag, holdout=0.25, crop=(32, 64))
+    assert len(dataset) == 2
+    rgb, sparse, target = dataset.frames[0]
+    assert rgb.shape[:2] == sparse.shape == target.shape
+    kept, held = (sparse > 0).sum(), (target > 0).sum()
+    assert held > 0 and 0.15 < held / (kept + held) < 0.35
+    assert not ((sparse > 0) & (target > 0)).any()  # a held-out pixel is not in the input
+    item = dataset[1]
+    assert item["rgb"].shape == (3, 32, 64) and item["gt"].shape == (1, 32, 64)

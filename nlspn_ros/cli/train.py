@@ -20,7 +20,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", choices=("synthetic", "kitti"), default="synthetic")
+    parser.add_argument("--data", choices=("synthetic", "kitti", "bag"), default="synthetic")
     parser.add_argument("--out", required=True, help="folder for checkpoints (last.pt, step_*.pt)")
     parser.add_argument(
         "--seeds",
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from nlspn_ros.data.datasets import KittiDCDataset, SyntheticDataset
+    from nlspn_ros.data.datasets import BagFramesDataset, KittiDCDataset, SyntheticDataset
     from nlspn_ros.model import NLSPNConfig
     from nlspn_ros.train import TrainSettings, train
 
@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if args.data == "synthetic":
         dataset = SyntheticDataset(args.seeds, args.cache_dir, crop=crop, seed=args.seed)
         data_meta = {"data": "synthetic", "seeds": [args.seeds.start, args.seeds.stop]}
+    elif args.data == "bag":
+        if not args.bag:
+            print("error: --data bag needs --bag")
+            return 2
+        dataset = BagFramesDataset(args.bag, args.holdout, crop=crop, seed=args.seed)
+        data_meta = {"data": "bag", "bag": args.bag, "holdout": args.holdout}
     else:
         if not (args.kitti_root and args.split_json):
             print("error: --data kitti needs --kitti-root and --split-json")

@@ -160,3 +160,59 @@ class KittiDCDataset(_Augmented):
         rows = min(KITTI_DC_HEIGHT, rgb.shape[0])
         rgb, sparse, gt = rgb[-rows:], sparse[-rows:], gt[-rows:]
         return self._sample(index, rgb, sparse, gt)
+
+
+class BagFramesDataset(_Augmented):
+    """Frames of a rosbag2 sensor bag, through the node's own pipeline (pairing, projection, crop).
+
+    The bag is read once with :class:`nlspn_ros.bag.evaluate.Evaluator` and the node settings of
+    ``params`` (default: ``<bag>.params.yaml`` when it exists, as ``nlspn_ros evaluate`` does). The
+    target of each frame is the bag's ground-truth depth topic when it has one, else ``holdout`` of
+    the projected LiDAR pixels (drawn with ``rng([seed, image stamp])``), removed from the input.
+    Frames are kept in memory (bags for fine-tuning are small); ``crop`` must fit the output size.
+    """
+
+    def __init__(
+        self,
+        bag: str | Path,
+        holdout: float = 0.2,
+        crop: tuple[int, int] | None = None,
+        seed: int = 0,
+        params: list[Path] | None = None,
+    ) -> None:
+        super().__init__(crop, seed)
+        from nlspn_ros.bag.evaluate import Evaluator
+        from nlspn_ros.bag.make import params_file_for
+        from nlspn_ros.bag.params import settings_from_files
+
+        if params is None:
+            params = [params_file_for(Path(bag))] if params_file_for(Path(bag)).is_file() else []
+        settings = settings_from_files(*params)
+        self.frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        evaluator = Evaluator(bag, completer=_InputCollector(), settings=settings, holdout=holdout, seed=seed)
+        result = evaluator.run(
+            lambda _frame, data: self.frames.append((data.rgb, data.sparse, data.reference))
+        )
+        self.dropped = dict(result.dropped)
+        if result.error:
+            raise ValueError(f"{bag}: {result.error}")
+        if not self.frames:
+            raise ValueError(f"{bag}: no usable frames (dropped: {self.dropped})")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self._sample(index, *self.frames[index])
+
+
+class _InputCollector:
+    """A completer that completes nothing: walking the evaluator's pipeline yields the inputs we want."""
+
+    name = "inputs"
+    device = "cpu"
+
+    def complete(self, rgb: np.ndarray, sparse: np.ndarray):
+        from nlspn_ros.completion import Completion
+
+        return Completion(np.zeros_like(sparse), None, {})
