@@ -193,3 +193,12 @@ def test_direct_construction_validates_sizes_and_scale_arguments():
         camera.scaled((1.0, math.inf))
     with pytest.raises(CalibrationError, match="positive integer"):
         camera.scaled(0.001)  # 0 x 0 pixels
+
+
+def test_equality_and_hash_compare_the_calibration():
+    a = CameraModel.from_camera_info(SimpleNamespace(**info_fields()))
+    b = CameraModel.from_camera_info(rclpy_info())
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != a.cropped(0, 0, 320, 240) and a != CameraModel.from_camera_info(rclpy_info(), rectified=False)
+    with pytest.raises(ValueError, match="read-only"):
+        a.k[0, 0] = 1.0  # matrices are frozen with the model

@@ -53,7 +53,7 @@ def _pixel_transform(x_offset: float, y_offset: float, sx: float, sy: float) -> 
     return np.array([[sx, 0.0, -x_offset * sx], [0.0, sy, -y_offset * sy], [0.0, 0.0, 1.0]])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CameraModel:
     """Intrinsics of one camera for images of ``width`` x ``height`` pixels.
 
@@ -116,6 +116,16 @@ class CameraModel:
                 raise CalibrationError(f"P's third row must be [0 0 1 0], got {self.p[2].tolist()}")
             if not np.allclose(self.r @ self.r.T, np.eye(3), atol=1e-5) or np.linalg.det(self.r) < 0:
                 raise CalibrationError(f"R must be a rotation matrix, got {self.r.tolist()}")
+
+    def _key(self) -> tuple:
+        return (self.width, self.height, self.distortion_model, self.rectified,
+                self.k.tobytes(), self.p.tobytes(), self.r.tobytes(), self.d.tobytes())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CameraModel) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     # ------------------------------------------------------------------ construction
     @classmethod
