@@ -3,10 +3,10 @@
     ros2 launch nlspn_ros kitti_playback.launch.py bag:=/path/to/kitti_bag rviz:=true
 
 Starts nlspn.launch.py with config/kitti.yaml (calibration, crop, ranges), the make-bag topic names
-and use_sim_time, then ``nlspn_tools replay`` (bytes as recorded, /clock) once the node subscribed,
+and use_sim_time, then ``nlspn_ros replay`` (bytes as recorded, /clock) once the node subscribed,
 and RViz with config/nlspn.rviz when ``rviz:=true``. ``params_file`` may name the
 ``<bag>.params.yaml`` make-bag wrote, whose extrinsic is exact for that bag. Record the outputs for
-``nlspn_ros evaluate`` with ``nlspn_tools record OUT --topics /nlspn/completion /camera/ground_truth_depth``.
+``nlspn_ros evaluate`` with ``nlspn_ros record OUT --topics /nlspn/completion /camera/ground_truth_depth``.
 """
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
 from launch.conditions import IfCondition
@@ -43,7 +43,7 @@ def generate_launch_description() -> LaunchDescription:
         }.items(),
     )
     replay = ExecuteProcess(
-        cmd=[PathJoinSubstitution([share, "..", "..", "lib", "nlspn_ros", "nlspn_tools"]), "replay",
+        cmd=[PathJoinSubstitution([share, "..", "..", "lib", "nlspn_ros", "nlspn_ros"]), "replay",
              LaunchConfiguration("bag"), "--rate", LaunchConfiguration("rate"),
              "--wait-for-subscribers", "120", "--wait-topics", "/camera/image", "/camera/camera_info",
              "/lidar/points"],

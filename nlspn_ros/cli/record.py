@@ -18,37 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
+    from nlspn_ros.ros.bag_cli import record
 
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.node import Node
-
-    from nlspn_ros.ros.bag_io import Recorder
-
-    rclpy.init()
-    node = Node("nlspn_bag_recorder")
-    recorder = None
-    try:
-        deadline = time.monotonic() + args.discovery_timeout
-        types: dict[str, str] = {}
-        while time.monotonic() < deadline and len(types) < len(args.topics):
-            graph = dict(node.get_topic_names_and_types())
-            types = {t: graph[t][0] for t in args.topics if graph.get(t)}
-            rclpy.spin_once(node, timeout_sec=0.1)
-        missing = sorted(set(args.topics) - set(types))
-        if missing:
-            print(f"error: topics not in the graph after {args.discovery_timeout:.0f} s: {missing}")
-            return 1
-        recorder = Recorder(node, args.output, types, args.storage)
-        stop = time.monotonic() + args.duration if args.duration > 0 else float("inf")
-        while time.monotonic() < stop:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if recorder is not None:
-            print(f"recorded into {args.output}: {recorder.close()}")
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return record(args)

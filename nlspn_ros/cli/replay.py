@@ -21,30 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
+    from nlspn_ros.ros.bag_cli import replay
 
-    import rclpy
-    from rclpy.node import Node
-
-    from nlspn_ros.ros.bag_io import BagPlayer
-
-    rclpy.init()
-    node = Node("nlspn_bag_player")
-    try:
-        player = BagPlayer(node, args.bag, rate=args.rate, topics=args.topics,
-                           publish_clock=not args.no_clock)
-        if args.wait_for_subscribers > 0:
-            player.wait_for_subscribers(args.wait_topics or player.publishers, args.wait_for_subscribers)
-        time.sleep(args.delay)
-        counts = player.play()
-        if not player.wait_for_delivery():
-            print("warning: some subscribers did not acknowledge every message within 10 s")
-        print(f"replayed {sum(counts.values())} messages: {counts}")
-        if player.skipped_topics:
-            print(f"not replayed (type not installed here): {player.skipped_topics}")
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return replay(args)
