@@ -62,6 +62,9 @@ class Projection:
 
 def _as_xyz(points: np.ndarray) -> np.ndarray:
     points = np.asarray(points)
+    if points.dtype.names:
+        raise ValueError(f"points is a structured array {points.dtype.names}: pass "
+                         "np.stack([p['x'], p['y'], p['z']], axis=1) (as conversions.cloud_to_xyz does)")
     if points.ndim != 2 or points.shape[1] < 3:
         raise ValueError(f"points must be an (N, 3+) array (x, y, z first), got shape {points.shape}")
     if not (np.issubdtype(points.dtype, np.floating) or np.issubdtype(points.dtype, np.integer)):
