@@ -25,6 +25,10 @@ from nlspn_ros.ros.live_run import replay_and_record
 NAMESPACE = "/demo"
 
 
+class DemoError(RuntimeError):
+    pass
+
+
 def start_node(name: str, params: list[Path], topics, log_file: Path) -> subprocess.Popen:
     """The node in its own process (as deployed), remapped onto the bag's topics."""
     command = [sys.executable, "-m", "nlspn_ros.ros.node", "--ros-args",
@@ -62,9 +66,15 @@ def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argpar
     output_topic = f"{NAMESPACE}/{name}/completion"
     recorded = out / "bags" / f"{name}_live"
     print(f"[{name}] starting the node, replaying {bag.name} through it live ...", flush=True)
-    node = start_node(name, params, topics, out / "logs" / f"{name}_node.log")
+    log_file = out / "logs" / f"{name}_node.log"
+    node = start_node(name, params, topics, log_file)
     try:
         live_run = replay_and_record(bag, topics, output_topic, recorded, node, rate=args.rate)
+    except (RuntimeError, TimeoutError) as err:
+        stop_node(node)
+        tail = "\n".join(log_file.read_text().splitlines()[-15:])
+        message = f"[{name}] live run failed: {err}\nnode log ({log_file}), last lines:\n{tail}"
+        raise DemoError(message) from err
     finally:
         stop_node(node)
     print(f"[{name}] {live_run.outputs}/{live_run.images} frames came back from the node", flush=True)
@@ -112,7 +122,11 @@ def run_demo(args: argparse.Namespace) -> int:
         sources.append(("kitti", kitti.path, [kitti.params_file, demo_params, crop]))
         kitti_note = f"{len(kitti.frames)} frames from {kitti_dir}, 20% of each cloud held out as reference"
 
-    reports = [run_source(name, bag, params, out, args) for name, bag, params in sources]
+    try:
+        reports = [run_source(name, bag, params, out, args) for name, bag, params in sources]
+    except DemoError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     context = {
         "command": "nlspn_ros demo " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "nlspn_ros demo",
         "method": args.method,
