@@ -113,7 +113,9 @@ def _pixel_indices(
     if close.size:
         xyz64 = xyz[point_index[close]].astype(np.float64)
         exact_u, exact_v = _pixels(*(xyz64 @ matrix[i, :3] + matrix[i, 3] for i in range(3)), camera)
-        col[close], row[close] = np.floor(exact_u), np.floor(exact_v)
+        # NaN (a raw-mode ray right at the distortion fold-back) -> -1: outside the image.
+        col[close] = np.floor(np.nan_to_num(exact_u, nan=-1.0))
+        row[close] = np.floor(np.nan_to_num(exact_v, nan=-1.0))
     return col.astype(np.int64), row.astype(np.int64)
 
 
