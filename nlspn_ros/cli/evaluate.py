@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from nlspn_ros.bag.errors import BagError
     from nlspn_ros.bag.make import params_file_for
     from nlspn_ros.bag.report import evaluate_bag, print_table
+    from nlspn_ros.model import CheckpointError
 
     if args.panels and args.output is None:
         print("error: --panels needs --output")
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             holdout=args.holdout, seed=args.seed, mode=args.mode, progress=not args.quiet,
             topics={"image": args.image, "camera_info": args.camera_info, "points": args.points,
                     "ground_truth": args.ground_truth, "completion": args.completion, "depth": args.depth})
-    except (BagError, ValueError, FileNotFoundError) as err:
+    except (BagError, CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}")
         return 1
     print_table(result)
