@@ -1,8 +1,10 @@
 """Evidence for the shipped model: synthetic held-out frames and real KITTI frames with held-out LiDAR.
 
 * :func:`evaluate_synthetic`: frames rendered from seeds never used in training, scored against
-  their dense ground truth (every pixel with a surface within range) for four methods: nearest
-  measurement, IP-Basic, NLSPN's initial depth (``pred_init``, before propagation) and NLSPN.
+  their dense ground truth for four methods: nearest measurement, IP-Basic, NLSPN's initial depth
+  (``pred_init``, before propagation) and NLSPN. Two regions: ``all`` (every pixel with a surface
+  within range) and ``lidar_fov`` (those inside the LiDAR's vertical field of view, as seen from the
+  nominal mount: the region KITTI's ground truth covers, since it is built from LiDAR sweeps).
 * :func:`evaluate_kitti`: the KITTI frames in ``shared/data/kitti_samples`` projected through the
   package's projection, cropped like KITTI depth completion (bottom 352 rows, centre 1216 columns);
   20% of the projected pixels are held out (:func:`nlspn_ros.bag.evaluate.holdout_split`, fixed
@@ -46,22 +48,27 @@ class EvaluationTable:
     ms_per_frame: dict[str, float] = field(default_factory=dict)
     per_frame: list[dict] = field(default_factory=list)
 
+    regions: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
     def as_dict(self) -> dict:
         return {
             "frames": self.frames,
             "metrics": self.metrics,
+            "regions": self.regions,
             "ms_per_frame": self.ms_per_frame,
             "per_frame": self.per_frame,
         }
 
-    def markdown(self) -> str:
+    def markdown(self, metrics: dict[str, dict[str, float]] | None = None) -> str:
+        """Table of ``metrics`` (default: this table's main metrics), one row per method."""
+        metrics = self.metrics if metrics is None else metrics
         lines = [
             "| method | RMSE (m) | MAE (m) | iRMSE (1/km) | REL | D1 | ms/frame |",
             "|---|---|---|---|---|---|---|",
         ]
         for name in METHODS:
-            if name in self.metrics:
-                m = self.metrics[name]
+            if name in metrics:
+                m = metrics[name]
                 lines.append(
                     f"| {name} | {m['RMSE']:.3f} | {m['MAE']:.3f} | {m['iRMSE'] * 1000:.2f} | "
                     f"{m['REL']:.4f} | {m['D1']:.4f} | {self.ms_per_frame.get(name, float('nan')):.0f} |"
@@ -98,6 +105,20 @@ def _summarise(
     return table
 
 
+def lidar_fov_mask(depth: np.ndarray, k: np.ndarray, t_cam_lidar: np.ndarray, elevations_deg) -> np.ndarray:
+    """Pixels whose surface point lies within the LiDAR's vertical field of view (depth > 0 only)."""
+    height, width = depth.shape
+    cols, rows = np.meshgrid(np.arange(width), np.arange(height))
+    rays = np.stack([(cols - k[0, 2]) / k[0, 0], (rows - k[1, 2]) / k[1, 1], np.ones_like(depth)], axis=-1)
+    points_cam = rays * depth[..., None]
+    t_lidar_cam = np.linalg.inv(t_cam_lidar)
+    points = points_cam @ t_lidar_cam[:3, :3].T + t_lidar_cam[:3, 3]
+    elevation = np.degrees(np.arctan2(points[..., 2], np.hypot(points[..., 0], points[..., 1])))
+    margin = 0.25  # half a beam spacing
+    inside = (elevation <= max(elevations_deg) + margin) & (elevation >= min(elevations_deg) - margin)
+    return inside & (depth > 0)
+
+
 def evaluate_synthetic(
     model: NLSPNModel,
     seeds: Iterable[int],
@@ -107,15 +128,20 @@ def evaluate_synthetic(
 ) -> EvaluationTable:
     """Score all methods on the synthetic frames of ``seeds`` against their dense ground truth."""
     from nlspn_ros.data.datasets import SyntheticDataset
+    from nlspn_ros.data.lidar import LidarModel
+    from nlspn_ros.data.synthetic import kitti_like_camera, kitti_like_extrinsic
 
     seeds = list(seeds)
     if min(seeds) < EVAL_SEED_OFFSET:
         raise ValueError(f"evaluation seeds must be >= {EVAL_SEED_OFFSET} (lower seeds are for training)")
     dataset = SyntheticDataset(seeds, cache_dir)
     model.eval()
-    accumulators = {name: MetricAccumulator() for name in METHODS}
+    regions = ("all", "lidar_fov")
+    accumulators = {region: {name: MetricAccumulator() for name in METHODS} for region in regions}
     times: dict[str, list[float]] = {name: [] for name in METHODS}
     table = EvaluationTable()
+    elevations = LidarModel().elevations_deg
+    t_cam_lidar = kitti_like_extrinsic()
     indices = range(len(seeds))
     if progress:
         from tqdm import tqdm
@@ -124,14 +150,27 @@ def evaluate_synthetic(
     for index in indices:
         rgb, sparse, gt = dataset.frame(index)
         outputs = complete_all(model, rgb, sparse, max_depth)
-        gt = np.where(gt <= max_depth, gt, 0.0)
+        gt = np.where(gt <= max_depth, gt, 0.0).astype(np.float32)
+        camera_k = kitti_like_camera(gt.shape[1], gt.shape[0]).k
+        gt_regions = {
+            "all": gt,
+            "lidar_fov": np.where(lidar_fov_mask(gt, camera_k, t_cam_lidar, elevations), gt, 0),
+        }
         row = {"seed": seeds[index]}
+        for region in regions:
+            for name in METHODS:
+                result = accumulators[region][name].add(outputs.depth[name], gt_regions[region])
+                row[f"{name}_{region}_rmse"] = result["RMSE"]
         for name in METHODS:
-            row[name] = accumulators[name].add(outputs.depth[name], gt)["RMSE"]
             times[name].append(outputs.ms[name])
         table.per_frame.append(row)
         table.frames += 1
-    return _summarise(accumulators, times, table)
+    table.regions = {
+        region: {name: acc.mean() for name, acc in accs.items()} for region, accs in accumulators.items()
+    }
+    table.metrics = table.regions["all"]
+    table.ms_per_frame = {name: float(np.median(t)) for name, t in times.items()}
+    return table
 
 
 def kitti_frame(kitti_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     seeds = range(args.first_seed, args.first_seed + args.frames)
     table = evaluate_synthetic(model, seeds, args.cache_dir, args.max_depth, progress=True)
     print(f"{table.frames} synthetic frames (seeds {seeds.start}..{seeds.stop - 1}), checkpoint {checkpoint}")
-    print(table.markdown())
+    for region, metrics in table.regions.items():
+        print(f"\nregion {region}:")
+        print(table.markdown(metrics))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
