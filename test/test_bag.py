@@ -292,3 +292,14 @@ def test_reading_streams_with_bounded_memory(tmp_path, storage):
         tracemalloc.stop()
     assert count == 100
     assert peak < bag_bytes / 5, f"peak {peak / 1e6:.1f} MB while reading a {bag_bytes / 1e6:.0f} MB bag"
+
+
+def test_extrinsic_comes_from_tf_static_when_no_parameter_file(tmp_path):
+    bag = make_bag(tmp_path / "bag", frames=2)
+    with_params = evaluate_bag(bag, params=[params_file_for(bag)], overrides={"method": "ip_basic"},
+                               progress=False)
+    params_file_for(bag).unlink()
+    from_tf = evaluate_bag(bag, overrides={"method": "ip_basic"}, progress=False)
+    assert len(from_tf.frames) == 2
+    for a, b in zip(from_tf.frames, with_params.frames, strict=True):
+        assert a.metrics == pytest.approx(b.metrics, abs=1e-6)

@@ -138,7 +138,8 @@ class _GroundTruth:
 
 
 def transform_from_tf(reader: BagReader, topics: BagTopics) -> np.ndarray | None:
-    """T_cam_lidar from a /tf_static TFMessage in the bag (camera frame = parent), if there is one."""
+    """T_cam_lidar from a /tf_static TFMessage in the bag (parent: the image's frame, child: the
+    cloud's), or None. Only a direct transform between the two frames is used (no chaining)."""
     import transforms3d
 
     tf_topics = [t for t, m in reader.topics.items() if m == TF_MESSAGE and "static" in t]

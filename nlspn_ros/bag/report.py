@@ -24,11 +24,19 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     writes ``output/metrics.json`` and ``output/panels/``."""
     from tqdm import tqdm
 
-    from nlspn_ros.bag.params import settings_from_files
+    from nlspn_ros.bag.evaluate import transform_from_tf
+    from nlspn_ros.bag.params import load_parameters, settings_from_files
 
-    settings = settings_from_files(*params, **(overrides or {}))
-    evaluator = Evaluator(bag, settings=settings, holdout=holdout, seed=seed, mode=mode, completer=completer,
+    overrides = dict(overrides or {})
+    evaluator = Evaluator(bag, holdout=holdout, seed=seed, mode=mode, completer=completer,
                           **{k: v for k, v in (topics or {}).items() if v})
+    given = set(overrides).union(*(load_parameters(p) for p in params))
+    if evaluator.mode == "offline" and not any(name.startswith("t_cam_lidar") for name in given):
+        tf = transform_from_tf(evaluator.reader, evaluator.topics)  # the bag's /tf_static, if any
+        if tf is not None:
+            overrides["t_cam_lidar"] = tf.ravel().tolist()
+    settings = settings_from_files(*params, **overrides)
+    evaluator.settings = settings
     if evaluator.mode == "offline" and completer is None:
         from nlspn_ros.cli.evaluate import make_completer
 
