@@ -296,6 +296,8 @@ class Evaluator:
                             "output %s", stamp, reference.shape, depth.shape)
                 self._drop("output:ground_truth_shape")
                 continue
-            timings = {"latency": float(message.msg.latency_ms)} if hasattr(message.msg, "latency_ms") else {}
+            # the DepthCompletion field: node clock at publication - image stamp (sim time under replay)
+            latency = getattr(message.msg, "latency_ms", None)
+            timings = {} if latency is None else {"completion.latency_ms": float(latency)}
             frame = FrameResult(0, stamp, {}, int((reference > 0).sum()), timings_ms=timings)
             yield frame, FrameData(None, None, depth, confidence, reference)
