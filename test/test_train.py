@@ -139,3 +139,43 @@ def test_bag_frames_hold_out_lidar_as_targets(tmp_path):
     assert not ((sparse > 0) & (target > 0)).any()  # a held-out pixel is not in the input
     item = dataset[1]
     assert item["rgb"].shape == (3, 32, 64) and item["gt"].shape == (1, 32, 64)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_with_ddp(tmp_path):
+    """Two CPU processes (gloo): DDP + DistributedSampler; rank 0 writes the checkpoint."""
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "nlspn_ros.cli",
+        "train",
+        "--out",
+        str(tmp_path / "run"),
+        "--seeds",
+        "0:4",
+        "--frame-size",
+        "152",
+        "44",
+        "--crop",
+        "32",
+        "64",
+        "--steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count('"step": 2') == 2  # both ranks ran both steps
+    meta = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["meta"]
+    assert meta["world_size"] == 2 and meta["step"] == 2

@@ -28,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=range(0, 500),
         help="synthetic: frame seeds FIRST:END (default 0:500; evaluation uses 1000000+)",
     )
+    parser.add_argument(
+        "--frame-size",
+        type=int,
+        nargs=2,
+        metavar=("W", "H"),
+        default=(1216, 352),
+        help="synthetic: rendered frame size (default 1216 352, KITTI's)",
+    )
     parser.add_argument("--cache-dir", help="synthetic: render each frame once into this folder (.npz)")
     parser.add_argument("--kitti-root", help="kitti: dataset root the split JSON's paths are relative to")
     parser.add_argument("--split-json", help="kitti: official split JSON ({'train': [{rgb, depth, gt, K}]})")
@@ -75,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     crop = tuple(args.crop)
     if args.data == "synthetic":
-        dataset = SyntheticDataset(args.seeds, args.cache_dir, crop=crop, seed=args.seed)
+        dataset = SyntheticDataset(
+            args.seeds, args.cache_dir, crop=crop, seed=args.seed, size=tuple(args.frame_size)
+        )
         data_meta = {"data": "synthetic", "seeds": [args.seeds.start, args.seeds.stop]}
     elif args.data == "bag":
         if not args.bag:
