@@ -205,7 +205,13 @@ def harness():
 
 @pytest.fixture(scope="module")
 def node_process(checkpoint, harness):
-    args = ["-m", "nlspn_ros.ros.node", "--ros-args"]
+    args = [
+        "-m",
+        "nlspn_ros.ros.node",
+        "--ros-args",
+        "--params-file",
+        str(REPO_ROOT / "config" / "nlspn.yaml"),
+    ]
     for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint)}.items():
         args += ros_arg(name, value)
     env = {"FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml")}
@@ -354,8 +360,37 @@ def test_runtime_parameters_apply_at_next_frame_and_invalid_ones_are_refused(
         atol=1e-4,
         equal_nan=True,
     )
-    results = harness.set_parameters(confidence_threshold=0.0, scale=1.0)
+    # an output switched off at runtime is not published from the next frame on
+    results = harness.set_parameters(confidence_threshold=0.0, scale=1.0, publish__points=False)
     assert all(r.successful for r in results)
+    t3 = Stamps.block()
+    frame3 = make_frame(t3, depth=5.0)
+    harness.send(t3, image=frame3[0], info=frame3[1], cloud=frame3[2])
+    assert harness.wait(lambda: harness.outputs_for("completion", t3), proc=node_process)
+    time.sleep(0.3)
+    assert harness.outputs_for("depth/points", t3) == []
+    assert as_array(harness.outputs_for("depth/image", t3)[0]).shape == (HEIGHT, WIDTH)
+    assert all(r.successful for r in harness.set_parameters(publish__points=True))
+
+
+def test_burst_is_latest_wins(harness, node_process) -> None:
+    """Frames faster than the model: waiting pairs are replaced, never queued; all accounted."""
+    before = harness.counters()
+    t0 = Stamps.block()
+    for k in range(20):
+        image, info, cloud = make_frame(t0 + k * SEC // 100, 5.0)
+        harness.send(0, image=image, info=info, cloud=cloud)
+    last = t0 + 19 * SEC // 100
+    harness.send(0, cloud=make_frame(last + SEC // 100, 5.0)[2])
+    assert harness.wait(lambda: harness.outputs_for("depth/image", last), proc=node_process)
+
+    def delta(key: str) -> int:
+        return harness.counter(key) - int(before.get(key, 0))
+
+    assert harness.wait(lambda: delta("frames.completed") + delta("frames.superseded") == 20), (
+        harness.counters()
+    )
+    assert delta("pairs.made") == 20 and delta("frames.superseded") > 0
 
 
 def bad_frames():

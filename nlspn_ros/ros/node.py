@@ -34,7 +34,8 @@ from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
 NODE_NAME = "nlspn_node"
 WARN_EVERY_S = 5.0
-STAGES = ("convert", "project", "infer", "mask", "publish", "total")
+# per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward)
+STAGES = ("convert", "project", "infer", "model", "mask", "publish", "total", "overhead")
 
 
 class ModelLoadError(RuntimeError):
@@ -234,6 +235,7 @@ class NLSPNNode(Node):
             "publish": (done - publish_start) * 1e3,
             "total": (done - start) * 1e3,
         }
+        timings["overhead"] = timings["total"] - timings["model"]
         with self._stats_lock:
             self.counters["frames.completed"] += 1
             self.counters["points.in_image"] += result.projection.pixels

@@ -1,0 +1,174 @@
+"""The node's ROS-free parts: parameter table and settings, the per-frame pipeline, the mailbox."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+
+from nlspn_ros import frame as frames
+from nlspn_ros.baseline import IPBasicCompleter
+from nlspn_ros.conversions import cloud_fields, image_fields
+from nlspn_ros.geometry import CameraModel
+from nlspn_ros.mailbox import LatestMailbox
+from nlspn_ros.node_settings import PARAMETERS, NodeSettings
+from nlspn_ros.paths import REPO_ROOT
+
+CAMERA = CameraModel.pinhole(40, 30, fx=30.0, fy=30.0, cx=19.5, cy=14.5)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def test_config_file_matches_the_parameter_table() -> None:
+    """config/nlspn.yaml lists every parameter with its default and its type (ROS keeps the type)."""
+    tree = yaml.safe_load((REPO_ROOT / "config" / "nlspn.yaml").read_text())
+    values = flatten(tree["/**"]["ros__parameters"])
+    assert values == {p.name: p.default for p in PARAMETERS}
+    for p in PARAMETERS:
+        assert type(values[p.name]) is type(p.default), p.name
+    NodeSettings.from_values(values)
+
+
+def test_settings_reject_with_reasons_and_stay_immutable() -> None:
+    settings = NodeSettings.defaults()
+    with pytest.raises(ValueError, match=r"min_depth \(5.0\) must be < max_depth \(2.0\)"):
+        settings.changed({"min_depth": 5.0, "max_depth": 2.0})
+    with pytest.raises(ValueError, match="confidence_threshold must be in"):
+        settings.changed({"confidence_threshold": 1.5})
+    with pytest.raises(ValueError, match="method must be one of"):
+        settings.changed({"method": "magic"})
+    with pytest.raises(ValueError, match="device must be"):
+        settings.changed({"device": "tpu"})
+    with pytest.raises(ValueError, match="one form only"):
+        settings.changed({"t_cam_lidar": np.eye(4).ravel().tolist(), "t_cam_lidar_rpy": [0.0, 0.0, 1.0]})
+    with pytest.raises(ValueError, match="rotation"):
+        settings.changed({"t_cam_lidar": [2.0] + [0.0] * 14 + [1.0]})
+    with pytest.raises(ValueError, match="unknown parameters"):
+        settings.changed({"nope": 1})
+    with pytest.raises(ValueError, match="model_config"):
+        settings.changed({"model_config": "{legacy"})
+    assert settings["min_depth"] == 0.1  # unchanged by the refused updates
+    with pytest.raises(ValueError):
+        settings.t_cam_lidar[0, 0] = 2.0
+
+
+def test_the_three_extrinsic_forms_agree() -> None:
+    base = NodeSettings.defaults()
+    matrix = base.changed({"t_cam_lidar": [0.0, -1.0, 0.0, 0.1, 0.0, 0.0, -1.0, 0.2, 1.0, 0.0, 0.0, 0.3]})
+    quaternion = base.changed(
+        {"t_cam_lidar_xyz": [0.1, 0.2, 0.3], "t_cam_lidar_quaternion_xyzw": [0.5, -0.5, 0.5, 0.5]}
+    )
+    rpy = base.changed({"t_cam_lidar_xyz": [0.1, 0.2, 0.3], "t_cam_lidar_rpy": [np.pi / 2, -np.pi / 2, 0.0]})
+    np.testing.assert_allclose(quaternion.t_cam_lidar, matrix.t_cam_lidar, atol=1e-12)
+    np.testing.assert_allclose(rpy.t_cam_lidar, matrix.t_cam_lidar, atol=1e-12)
+
+
+def message(fields: dict, frame_id: str, **extra):
+    """A rosbags-like message object: plain attributes (the pipeline is duck-typed)."""
+    return SimpleNamespace(header=SimpleNamespace(frame_id=frame_id), **fields, **extra)
+
+
+def frame_messages(depth: float = 4.0, encoding: str = "rgb8", cloud_frame: str = "lidar"):
+    rgb = np.full((CAMERA.height, CAMERA.width, 3), 100, np.uint8)
+    image = message(image_fields(rgb, "rgb8"), "cam")
+    image.encoding = encoding
+    info_fields = CAMERA.to_camera_info_fields()
+    info_fields["roi"] = SimpleNamespace(**info_fields["roi"])
+    info = message(info_fields, "cam")
+    v, u = np.mgrid[0 : CAMERA.height : 3, 0 : CAMERA.width : 3].reshape(2, -1)
+    xyz = np.stack(
+        [(u - CAMERA.cx) / CAMERA.fx * depth, (v - CAMERA.cy) / CAMERA.fy * depth, np.full(u.shape, depth)], 1
+    ).astype(np.float32)
+    fields = cloud_fields(xyz)
+    fields["fields"] = [SimpleNamespace(**f) for f in fields["fields"]]
+    return image, info, message(fields, cloud_frame)
+
+
+def test_pipeline_with_crop_scale_and_masking() -> None:
+    settings = NodeSettings.defaults().changed(
+        {"crop.x": 4, "crop.width": 32, "scale": 0.5, "max_depth": 50.0}
+    )
+    result = frames.process_frame(*frame_messages(), settings, IPBasicCompleter(max_depth=50.0))
+    assert result.depth.shape == (15, 16) and result.camera.width == 16 and result.camera.height == 15
+    assert result.confidence is None
+    valid = np.isfinite(result.depth)
+    assert valid.mean() > 0.5
+    np.testing.assert_allclose(result.depth[valid], 4.0, atol=1e-3)
+    assert result.projection.pixels > 0
+    assert set(result.timings_ms) >= {"convert", "project", "infer", "mask", "model"}
+    closer = settings.changed({"max_depth": 3.0})  # the plane at 4 m is beyond: no points at all
+    with pytest.raises(frames.BadInput) as err:
+        frames.process_frame(*frame_messages(), closer, IPBasicCompleter())
+    assert err.value.kind == "no_points_in_image"
+
+
+def test_mask_depth_applies_range_and_confidence() -> None:
+    settings = NodeSettings.defaults().changed(
+        {"min_depth": 1.0, "max_depth": 10.0, "confidence_threshold": 0.5}
+    )
+    depth = np.array([[0.5, 2.0, 20.0, 5.0]], np.float32)
+    confidence = np.array([[0.9, 0.9, 0.9, 0.4]], np.float32)
+    out = frames.mask_depth(depth, confidence, settings)
+    np.testing.assert_array_equal(np.isnan(out), [[True, False, True, True]])
+    assert out[0, 1] == 2.0 and depth[0, 0] == 0.5  # input untouched
+
+
+@pytest.mark.parametrize(
+    ("kind", "build", "settings"),
+    [
+        ("image", lambda: frame_messages(encoding="yuv422"), {}),
+        ("cloud_frame", lambda: frame_messages(cloud_frame="radar"), {"lidar_frame": "lidar"}),
+        ("image_frame", lambda: frame_messages(), {"camera_frame": "other_cam"}),
+        ("crop", lambda: frame_messages(), {"crop.x": 30, "crop.width": 20}),
+    ],
+)
+def test_bad_input_kinds(kind, build, settings) -> None:
+    with pytest.raises(frames.BadInput) as err:
+        frames.process_frame(*build(), NodeSettings.defaults().changed(settings), IPBasicCompleter())
+    assert err.value.kind == kind
+
+
+def test_derived_outputs() -> None:
+    depth = np.array([[1.0, np.nan], [70.0, 2.5]], np.float32)
+    np.testing.assert_array_equal(frames.depth_to_millimetres(depth), [[1000, 0], [0, 2500]])
+    colours = frames.colorize_depth(depth, 0.1, 100.0)
+    assert colours.shape == (2, 2, 3) and colours.dtype == np.uint8
+    assert colours[0, 1].tolist() == [0, 0, 0] and colours[0, 0].any()
+    camera = CameraModel.pinhole(2, 2, fx=1.0, fy=1.0, cx=0.0, cy=0.0)
+    rgb = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    xyz, colour = frames.depth_to_points(depth, rgb, camera, stride=1)
+    np.testing.assert_allclose(xyz, [[0, 0, 1], [0, 70, 70], [2.5, 2.5, 2.5]])
+    np.testing.assert_array_equal(colour, rgb.reshape(4, 3)[[0, 2, 3]])
+
+
+def test_mailbox_is_latest_wins_without_backlog() -> None:
+    box: LatestMailbox[int] = LatestMailbox()
+    taken = []
+
+    def slow_consumer() -> None:
+        while (item := box.get(timeout=1.0)) is not None:
+            taken.append(item)
+            time.sleep(0.02)
+
+    consumer = threading.Thread(target=slow_consumer)
+    consumer.start()
+    replaced = sum(box.put(i) is not None for i in range(200))
+    time.sleep(0.1)
+    box.close()
+    consumer.join(timeout=5)
+    assert taken[-1] == 199  # the newest is always delivered
+    assert len(taken) + replaced == 200  # every item either taken or reported as replaced
+    assert replaced > 150
+    assert box.get(timeout=0.01) is None
