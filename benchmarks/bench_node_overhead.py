@@ -11,8 +11,8 @@ synthetic KITTI-sized frame at a time from this process and waits for all its ou
   pairing and the wait for the worker.
 * the model forward (``latency_ms.model``) for comparison.
 
-Usage: source scripts/env.sh && PYTHONPATH=.:$PYTHONPATH python benchmarks/bench_node_overhead.py [--frames 15]
-       [--checkpoint PATH] (default: a random-init small model; use the shipped one for real figures)
+Usage: source scripts/env.sh && PYTHONPATH=.:$PYTHONPATH python benchmarks/bench_node_overhead.py
+       [--frames 15] [--checkpoint PATH]   (default: a random-init small model of the shipped size)
 """
 
 from __future__ import annotations
@@ -190,6 +190,14 @@ def main() -> int:
         print(
             f"in-node overhead (all but the network forward): median "
             f"{float(last['latency_ms.overhead.median']):.2f} ms (target <= 10 ms)"
+        )
+        own = sum(
+            float(last[f"latency_ms.{stage}.median"]) for stage in ("convert", "project", "mask", "publish")
+        )
+        completer = float(last["latency_ms.infer.median"]) - float(last["latency_ms.model.median"])
+        print(
+            f"  of which the node's own steps (convert+project+mask+publish, sum of medians) {own:.2f} ms, "
+            f"the completer's pre/post-processing (infer - model) {completer:.2f} ms"
         )
         print(
             f"end-to-end minus model (adds DDS both ways, pairing, (de)serialization): median "

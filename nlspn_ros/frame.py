@@ -152,10 +152,10 @@ def process_frame(
 
 
 def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
-    """16UC1 millimetres (REP 118): 0 where NaN or beyond 65.535 m."""
-    millimetres = np.nan_to_num(depth * 1000.0, nan=0.0)
-    millimetres[(millimetres < 0.5) | (millimetres > 65535.0)] = 0.0
-    return np.rint(millimetres).astype(np.uint16)
+    """16UC1 millimetres (REP 118), rounded: 0 where NaN, under 0.5 mm or beyond 65.535 m."""
+    millimetres = np.fmax(depth * np.float32(1000.0) + np.float32(0.5), np.float32(0.0))  # fmax: NaN -> 0
+    cv2.threshold(millimetres, 65535.99, 0.0, cv2.THRESH_TOZERO_INV, dst=millimetres)
+    return millimetres.astype(np.uint16)  # truncation of x + 0.5 rounds
 
 
 # turbo as an RGB lookup table for cv2.applyColorMap; level 0 is reserved for "no depth" (black)

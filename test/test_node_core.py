@@ -172,3 +172,9 @@ def test_mailbox_is_latest_wins_without_backlog() -> None:
     assert len(taken) + replaced == 200  # every item either taken or reported as replaced
     assert replaced > 150
     assert box.get(timeout=0.01) is None
+
+
+def test_docs_list_every_parameter() -> None:
+    text = (REPO_ROOT / "docs" / "node.md").read_text()
+    missing = [p.name for p in PARAMETERS if f"| `{p.name}` |" not in text]
+    assert not missing, f"docs/node.md lacks parameters {missing}"
