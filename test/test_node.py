@@ -348,6 +348,8 @@ def test_runtime_parameters_apply_at_next_frame_and_invalid_ones_are_refused(
     assert not refused.successful and refused.reason
     (refused,) = harness.set_parameters(device="cuda")
     assert not refused.successful and "read-only" in refused.reason
+    (accepted,) = harness.set_parameters(use_sim_time=False)  # rclpy's own parameters still work
+    assert accepted.successful, accepted.reason
     # the refused values did not stick: the next frame uses the accepted settings
     t2 = Stamps.block()
     frame2 = make_frame(t2, depth=5.0)

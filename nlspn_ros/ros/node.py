@@ -28,8 +28,18 @@ from nlspn_ros.completion import Completer
 from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.mailbox import LatestMailbox
 from nlspn_ros.msg import DepthCompletion
-from nlspn_ros.node_settings import PARAMETERS, NodeSettings, Parameter
-from nlspn_ros.pairing import CAMERA_INFO, CLOUD, IMAGE, ApproximateTimePairer, Dropped, Pair, Reset
+from nlspn_ros.node_settings import BY_NAME, PARAMETERS, NodeSettings, Parameter
+from nlspn_ros.pairing import (
+    CAMERA_INFO,
+    CLOUD,
+    IMAGE,
+    NO_CAMERA_INFO,
+    NO_CLOUD,
+    ApproximateTimePairer,
+    Dropped,
+    Pair,
+    Reset,
+)
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
 NODE_NAME = "nlspn_node"
@@ -149,7 +159,10 @@ class NLSPNNode(Node):
             return self._settings
 
     def _on_set_parameters(self, params: list[rclpy.parameter.Parameter]) -> SetParametersResult:
-        updates = {p.name: p.value for p in params}
+        # only this node's table; rclpy's own parameters (use_sim_time, ...) pass through
+        updates = {p.name: p.value for p in params if p.name in BY_NAME}
+        if not updates:
+            return SetParametersResult(successful=True)
         with self._settings_lock:
             try:
                 new = self._settings.changed(updates)
@@ -180,6 +193,13 @@ class NLSPNNode(Node):
                     self._count("frames.superseded")
             elif isinstance(event, Dropped):
                 self._count(f"dropped.{event.stream}.{event.reason}")
+                if event.stream == IMAGE and event.reason in (NO_CLOUD, NO_CAMERA_INFO):
+                    slop_ms = self._pairer.slop_ns * 1e-6
+                    self._warn(
+                        event.reason,
+                        f"image at {event.stamp_ns * 1e-9:.3f} s dropped: "
+                        f"{event.reason.replace('_', ' ')} ({slop_ms:.0f} ms)",
+                    )
             elif isinstance(event, Reset):
                 self._count("pairing.resets")
                 self.get_logger().warning(str(event))
