@@ -95,7 +95,7 @@ class NLSPNPropagation(nn.Module):
     def forward(self, feat_init: torch.Tensor, guidance: torch.Tensor, confidence: torch.Tensor | None = None,
                 feat_fix: torch.Tensor | None = None) -> dict[str, object]:
         offset, aff, aff_ref = self.offset_affinity(guidance, confidence)
-        plan = self.plan(offset, aff, aff_ref)
+        plan = self.plan(offset, aff, aff_ref) if self.prop_time > 0 else None
 
         if self.preserve_input:
             if feat_fix is None or feat_fix.shape != feat_init.shape:

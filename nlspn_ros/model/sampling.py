@@ -1,88 +1,138 @@
-"""Bilinear sampling at fractional positions as a precomputed gather ("sampling plan").
+"""Bilinear sampling at fractional positions as a precomputed sparse matrix ("sampling plan").
 
 The official NLSPN samples every neighbour with a modulated deformable convolution
-(bilinear, zero outside the image) in each of its ``prop_time`` iterations. The sampling
-positions and the affinities do not change between iterations, so the plan computes the
-four corner indices and weights of every tap once; an iteration is then one gather, one
-multiply and one sum.
+(bilinear, zero outside the image) in each of its ``prop_time`` iterations. Positions and
+affinities do not change between iterations, so one propagation step is a fixed linear
+map: row ``p`` holds the four bilinear corner weights (times the affinity) of each tap, plus
+the reference weight of ``p`` itself. The plan builds that matrix once, in CSR form with a
+fixed number of entries per row (corners outside the image get weight 0), and an
+iteration is one sparse matrix-vector product. ``SparseMatVec`` gives it the gradients
+w.r.t. the input and the matrix values, so training uses the same path.
 """
 from __future__ import annotations
+
+import warnings
 
 import torch
 
 
-def bilinear_corners(pos_y: torch.Tensor, pos_x: torch.Tensor, height: int, width: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Corner indices and weights of bilinear sampling at pixel positions ``(pos_y, pos_x)``.
+class SparseMatVec(torch.autograd.Function):
+    """``y = A x`` for a CSR matrix with ``per_row`` entries per row, differentiable in
+    ``values`` (the matrix entries, row-major) and ``x``."""
 
-    ``pos_*``: (..., N) float. Returns ``index`` (..., N, 4) int64 into the flattened
-    ``height x width`` image and ``weight`` (..., N, 4); corners outside the image get
-    weight 0 (and a harmless in-range index), as the deformable convolution's zero padding.
-    Gradients flow from ``weight`` to the positions.
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, x: torch.Tensor, matrix: torch.Tensor, col: torch.Tensor,
+                per_row: int) -> torch.Tensor:
+        ctx.save_for_backward(values, x, col)
+        ctx.per_row = per_row
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        values, x, col = ctx.saved_tensors
+        rows, per_row = grad_out.shape[0], ctx.per_row
+        grad_values = grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_values = (grad_out.view(rows, 1) * x[col].view(rows, per_row)).reshape(-1)
+        if ctx.needs_input_grad[1]:
+            contributions = (values.view(rows, per_row) * grad_out.view(rows, 1)).reshape(-1)
+            grad_x = torch.zeros_like(x).index_add_(0, col, contributions)
+        return grad_values, grad_x, None, None, None
+
+
+def bilinear_corners(pos_y: torch.Tensor, pos_x: torch.Tensor, height: int, width: int,
+                     tap_weight: torch.Tensor | None = None
+                     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Corners of bilinear sampling at pixel positions (tensors of any equal shape).
+
+    Returns four int32 ``index`` tensors into the flattened ``height x width`` image and the
+    four matching ``weight`` tensors (order: top-left, top-right, bottom-left, bottom-right),
+    times ``tap_weight`` if given. Corners outside the image get weight 0 (zero padding, as
+    the deformable convolution) and a harmless in-range index.
     """
     y0f = torch.floor(pos_y)
     x0f = torch.floor(pos_x)
-    ly = (pos_y - y0f).unsqueeze(-1)
-    lx = (pos_x - x0f).unsqueeze(-1)
-    y0 = y0f.long().unsqueeze(-1)
-    x0 = x0f.long().unsqueeze(-1)
-    corner_dy = torch.tensor([0, 0, 1, 1], device=pos_y.device)
-    corner_dx = torch.tensor([0, 1, 0, 1], device=pos_y.device)
-    ys = y0 + corner_dy
-    xs = x0 + corner_dx
-    wy = torch.where(corner_dy.bool(), ly, 1.0 - ly)
-    wx = torch.where(corner_dx.bool(), lx, 1.0 - lx)
-    inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
-    weight = wy * wx * inside.to(wy.dtype)
-    index = ys.clamp(0, height - 1) * width + xs.clamp(0, width - 1)
+    ly = pos_y - y0f
+    lx = pos_x - x0f
+    y0 = y0f.clamp(-2, height).int()  # clamping keeps int32 safe; outside stays outside
+    x0 = x0f.clamp(-2, width).int()
+    wy0 = (1.0 - ly) * ((y0 >= 0) & (y0 < height))
+    wy1 = ly * ((y0 >= -1) & (y0 < height - 1))
+    wx0 = (1.0 - lx) * ((x0 >= 0) & (x0 < width))
+    wx1 = lx * ((x0 >= -1) & (x0 < width - 1))
+    if tap_weight is not None:
+        wy0 = wy0 * tap_weight
+        wy1 = wy1 * tap_weight
+    row0 = y0.clamp(0, height - 1) * width
+    row1 = (y0 + 1).clamp_(0, height - 1) * width
+    col0 = x0.clamp(0, width - 1)
+    col1 = (x0 + 1).clamp_(0, width - 1)
+    index = [row0 + col0, row0 + col1, row1 + col0, row1 + col1]
+    weight = [wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1]
     return index, weight
 
 
 class SamplingPlan:
-    """A fixed linear map ``feat -> sum_t w_t(p) * feat(q_t(p)) + w_ref(p) * feat(p)``.
+    """A fixed linear map of (B, 1, H, W) images, built from (B, T, H, W) tap positions.
 
-    ``index``: (B, H*W*T*4) flattened source pixels, pixel-major; ``weight``: (B, H*W, T*4)
-    = tap weight (affinity or 1) x bilinear weight; ``ref_weight``: (B, H*W) or None.
+    ``apply(feat)`` = ``sum_t w_t(p) * bilinear(feat, q_t(p)) + w_ref(p) * feat(p)``;
+    ``sample_taps(feat)`` = ``w_t(p) * bilinear(feat, q_t(p))`` per tap (plans without ``ref_weight``).
     """
 
-    def __init__(self, index: torch.Tensor, weight: torch.Tensor, ref_weight: torch.Tensor | None,
-                 height: int, width: int) -> None:
-        self.index = index
-        self.weight = weight
-        self.ref_weight = ref_weight
-        self.height = height
-        self.width = width
+    def __init__(self, col: torch.Tensor, values: torch.Tensor, per_row: int, taps: int,
+                 shape: tuple[int, int, int]) -> None:
+        self.col = col  # (B*H*W*per_row,) int32 columns in the flattened batch
+        self.values = values  # (B*H*W*per_row,) matrix entries (differentiable)
+        self.per_row = per_row
+        self.taps = taps
+        self.batch, self.height, self.width = shape
+        self._matrix: torch.Tensor | None = None
 
     @classmethod
     def build(cls, pos_y: torch.Tensor, pos_x: torch.Tensor, tap_weight: torch.Tensor | None = None,
               ref_weight: torch.Tensor | None = None) -> SamplingPlan:
-        """``pos_*``, ``tap_weight``: (B, T, H, W); ``ref_weight``: (B, 1, H, W) or None."""
+        """``pos_*`` (B, T, H, W) pixel positions (y, x) of every tap; ``tap_weight`` (B, T, H, W)
+        or None; ``ref_weight`` (B, 1, H, W) or None. Gradients flow to positions and weights."""
         batch, taps, height, width = pos_y.shape
-        # Pixel-major layout: the taps of one output pixel are contiguous.
-        index, weight = bilinear_corners(pos_y.permute(0, 2, 3, 1), pos_x.permute(0, 2, 3, 1), height, width)
-        if tap_weight is not None:
-            weight = weight * tap_weight.permute(0, 2, 3, 1).unsqueeze(-1)
-        index = index.reshape(batch, height * width * taps * 4)
-        weight = weight.reshape(batch, height * width, taps * 4)
+        pixels = height * width
+        if batch * pixels * (taps * 4 + 1) >= 2 ** 31:
+            raise ValueError(f"image batch too large for one sampling plan: {tuple(pos_y.shape)}")
+        index, weight = bilinear_corners(pos_y, pos_x, height, width, tap_weight)
+        per_row = taps * 4 + (ref_weight is not None)
+        # Row-major entries: row = (b, y, x), then tap, then corner, then the reference pixel.
+        col = torch.empty(batch, height, width, per_row, dtype=torch.int32, device=pos_y.device)
+        corners = col[..., : taps * 4].unflatten(-1, (taps, 4))
+        batch_start = torch.arange(batch, dtype=torch.int32, device=pos_y.device).view(-1, 1, 1, 1) * pixels
+        for corner in range(4):
+            torch.add(index[corner], batch_start, out=corners[..., corner].permute(0, 3, 1, 2))
+        values = torch.stack(weight, dim=-1).permute(0, 2, 3, 1, 4).reshape(batch, height, width, taps * 4)
         if ref_weight is not None:
-            ref_weight = ref_weight.reshape(batch, height * width)
-        return cls(index, weight, ref_weight, height, width)
+            col[..., -1] = torch.arange(batch * pixels, dtype=torch.int32, device=col.device).view(
+                batch, height, width)
+            values = torch.cat((values, ref_weight.permute(0, 2, 3, 1)), dim=-1)
+        return cls(col.reshape(-1), values.reshape(-1), per_row, taps, (batch, height, width))
+
+    def matrix(self) -> torch.Tensor:
+        """The (B*H*W) x (B*H*W) CSR matrix, built on first use."""
+        if self._matrix is None:
+            rows = self.batch * self.height * self.width
+            crow = torch.arange(0, rows * self.per_row + 1, self.per_row, dtype=torch.int32,
+                                device=self.col.device)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                self._matrix = torch.sparse_csr_tensor(crow, self.col, self.values.detach(),
+                                                       size=(rows, rows), check_invariants=False)
+        return self._matrix
 
     def apply(self, feat: torch.Tensor) -> torch.Tensor:
-        """``feat``: (B, 1, H, W) -> (B, 1, H, W)."""
-        batch = feat.shape[0]
-        flat = feat.reshape(batch, self.height * self.width)
-        gathered = torch.gather(flat, 1, self.index).view(self.weight.shape)
-        out = torch.linalg.vecdot(gathered, self.weight)
-        if self.ref_weight is not None:
-            out = out + self.ref_weight * flat
-        return out.view(batch, 1, self.height, self.width)
+        """(B, 1, H, W) -> (B, 1, H, W)."""
+        out = SparseMatVec.apply(self.values, feat.reshape(-1), self.matrix(), self.col, self.per_row)
+        return out.view(self.batch, 1, self.height, self.width)
 
     def sample_taps(self, feat: torch.Tensor) -> torch.Tensor:
-        """Each tap separately (no tap weights summed): (B, 1, H, W) -> (B, T, H, W)."""
-        batch = feat.shape[0]
-        flat = feat.reshape(batch, self.height * self.width)
-        taps = self.weight.shape[-1] // 4
-        gathered = torch.gather(flat, 1, self.index).view(batch, -1, taps, 4)
-        values = (gathered * self.weight.view(batch, -1, taps, 4)).sum(-1)
-        return values.permute(0, 2, 1).reshape(batch, taps, self.height, self.width)
+        """(B, 1, H, W) -> (B, T, H, W), each tap's weighted bilinear sample."""
+        if self.per_row != self.taps * 4:
+            raise ValueError("sample_taps needs a plan without a reference weight")
+        gathered = feat.reshape(-1)[self.col] * self.values
+        values = gathered.view(self.batch, self.height, self.width, self.taps, 4).sum(-1)
+        return values.permute(0, 3, 1, 2)
