@@ -223,14 +223,20 @@ class Evaluator:
         ground_truth = _GroundTruth()
         wanted = [*streams, *([self.topics.ground_truth] if self.topics.ground_truth else [])]
         self._dropped = {}
-        for message in self.reader.messages(wanted):
-            if message.topic == self.topics.ground_truth:
-                ground_truth.add(message.msg)
-                continue
-            for event in pairer.add(streams[message.topic], _stamp(message.msg), message.msg):
-                yield from self._offline_event(event, ground_truth)
+        damage = None
+        try:
+            for message in self.reader.messages(wanted):
+                if message.topic == self.topics.ground_truth:
+                    ground_truth.add(message.msg)
+                    continue
+                for event in pairer.add(streams[message.topic], _stamp(message.msg), message.msg):
+                    yield from self._offline_event(event, ground_truth)
+        except BagDamagedError as err:
+            damage = err  # still score the frames that were complete before it
         for event in pairer.flush():
             yield from self._offline_event(event, ground_truth)
+        if damage is not None:
+            raise damage
 
     def _drop(self, key: str) -> None:
         self._dropped[key] = self._dropped.get(key, 0) + 1
