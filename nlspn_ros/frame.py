@@ -60,7 +60,7 @@ def prepare_inputs(
     except MessageFormatError as exc:
         raise BadInput("image", str(exc)) from exc
     try:
-        camera = CameraModel.from_camera_info(camera_info)
+        camera = CameraModel.from_camera_info(camera_info, rectified=settings["image_rectified"])
         camera.check_image_size(image.width, image.height)
     except CalibrationError as exc:
         raise BadInput("camera_info", str(exc)) from exc
@@ -179,7 +179,8 @@ def depth_to_points(
     depth: np.ndarray, rgb: np.ndarray, camera: CameraModel, stride: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(Nx3 float32 points in the camera optical frame, Nx3 uint8 colours) for every ``stride``-th
-    pixel with a finite depth (pinhole back-projection with the rectified intrinsics)."""
+    pixel with a finite depth (pinhole back-projection with P, or K for raw images, whose lens
+    distortion is ignored here: points of raw images are approximate near the borders)."""
     sub = depth[::stride, ::stride]
     rows, cols = np.nonzero(np.isfinite(sub))
     z = sub[rows, cols]

@@ -68,6 +68,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               "t_cam_lidar_rpy; [0.0] = unset"),
     Parameter("t_cam_lidar_quaternion_xyzw", [0.0], "rotation, ROS quaternion (x, y, z, w); [0.0] = unset"),
     Parameter("t_cam_lidar_rpy", [0.0], "rotation as roll, pitch, yaw (rad); [0.0] = unset"),
+    Parameter("image_rectified", True, "true: rectified images (project with CameraInfo P, R); false: raw "
+              "images (project with K and the distortion D)"),
     Parameter("camera_frame", "", "expected image frame_id; empty = accept the image's"),
     Parameter("lidar_frame", "", "cloud frame_id the extrinsic is for; empty = accept any"),
     Parameter("sync.slop", 0.05, "seconds: max |cloud stamp - image stamp| for a pair", min=0.0, max=10.0),

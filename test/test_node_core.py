@@ -178,3 +178,18 @@ def test_docs_list_every_parameter() -> None:
     text = (REPO_ROOT / "docs" / "node.md").read_text()
     missing = [p.name for p in PARAMETERS if f"| `{p.name}` |" not in text]
     assert not missing, f"docs/node.md lacks parameters {missing}"
+
+
+def test_raw_images_project_with_the_distortion() -> None:
+    image, info, cloud = frame_messages()
+    info.d = [-0.3, 0.1, 0.0, 0.0, 0.0]
+    rectified = frames.prepare_inputs(image, info, cloud, NodeSettings.defaults())
+    raw = frames.prepare_inputs(
+        image, info, cloud, NodeSettings.defaults().changed({"image_rectified": False})
+    )
+    assert rectified[1].rectified and not raw[1].rectified
+    settings = NodeSettings.defaults()
+    sparse_rect = frames.project(rectified[2], rectified[1], settings).depth
+    sparse_raw = frames.project(raw[2], raw[1], settings).depth
+    assert (sparse_rect > 0).sum() > 0 and (sparse_raw > 0).sum() > 0
+    assert not np.array_equal(sparse_rect > 0, sparse_raw > 0)  # barrel distortion moves the points
