@@ -36,7 +36,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 def test_demo_live_node_matches_offline_evaluation(tmp_path, checkpoint):
     out = tmp_path / "report"
-    result = cli("demo", "--no-kitti", "--frames", "3", "--width", "96", "--height", "64", "--checkpoint",
+    result = cli("demo", "--no-kitti", "--frames", "2", "--width", "96", "--height", "64", "--checkpoint",
                  str(checkpoint), "--device", "cpu", "--quiet", "-o", str(out), "--storage", "sqlite3")
     logs = "".join(p.read_text() for p in (out / "logs").glob("*.log")) if (out / "logs").is_dir() else ""
     assert result.returncode == 0, result.stdout + result.stderr + logs
@@ -44,12 +44,12 @@ def test_demo_live_node_matches_offline_evaluation(tmp_path, checkpoint):
     assert report["matches"] is True
     source = report["sources"]["synthetic"]
     comparison = source["comparison"]
-    assert comparison["same_frames"] and len(comparison["live_stamps"]) == 3
+    assert comparison["same_frames"] and len(comparison["live_stamps"]) == 2
     assert comparison["depth_bit_identical"] is True and comparison["max_metric_difference"] == 0.0
-    assert source["replay"]["outputs"] == 3 and source["replay"]["frames_timed_out"] == 0
+    assert source["replay"]["outputs"] == 2 and source["replay"]["frames_timed_out"] == 0
     assert source["live"]["mode"] == "recorded" and source["offline"]["mode"] == "offline"
-    assert source["latency_ms"]["end_to_end_live"]["frames"] == 3
-    assert len(list((out / "synthetic" / "offline" / "panels").glob("*.png"))) == 3
+    assert source["latency_ms"]["end_to_end_live"]["frames"] == 2
+    assert len(list((out / "synthetic" / "offline" / "panels").glob("*.png"))) == 2
     assert "Live result matches offline `evaluate`: YES" in (out / "report.md").read_text()
     assert f"report: {out / 'report.md'}" in result.stdout
 
