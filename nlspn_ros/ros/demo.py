@@ -67,6 +67,8 @@ def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argpar
     recorded = out / "bags" / f"{name}_live"
     print(f"[{name}] starting the node, replaying {bag.name} through it live ...", flush=True)
     log_file = out / "logs" / f"{name}_node.log"
+    phases: dict[str, float] = {}
+    start = time.monotonic()
     node = start_node(name, params, topics, log_file)
     try:
         live_run = replay_and_record(bag, topics, output_topic, recorded, node, rate=args.rate)
@@ -77,19 +79,25 @@ def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argpar
         raise DemoError(message) from err
     finally:
         stop_node(node)
+    phases["live run (node start-up, replay, recording)"] = time.monotonic() - start
     print(f"[{name}] {live_run.outputs}/{live_run.images} frames came back from the node", flush=True)
+    start = time.monotonic()
     offline_depth: dict[int, np.ndarray] = {}
     live_depth: dict[int, np.ndarray] = {}
     offline = evaluate_bag(bag, params=params, output=out / name / "offline", panels=True,
                            progress=not args.quiet,
                            on_frame=lambda f, d: offline_depth.__setitem__(f.image_stamp_ns, d.dense))
+    phases["offline evaluation (model load, all frames)"] = time.monotonic() - start
+    start = time.monotonic()
     live = evaluate_bag(recorded, params=params, output=out / name / "live", mode="recorded",
                         progress=not args.quiet, topics={"ground_truth": topics.ground_truth},
                         on_frame=lambda f, d: live_depth.__setitem__(f.image_stamp_ns, d.dense))
+    phases["live evaluation"] = time.monotonic() - start
     print_table(offline)
     print_table(live)
     replay = {"published": live_run.published, "images": live_run.images, "outputs": live_run.outputs,
-              "frames_timed_out": live_run.timed_out_frames}
+              "frames_timed_out": live_run.timed_out_frames,
+              "wall_s": {phase: round(seconds, 1) for phase, seconds in phases.items()}}
     return SourceReport(name, str(bag), str(recorded), offline, live,
                         compare(offline, live, offline_depth, live_depth),
                         live_latency(recorded, output_topic, live_run.sent_at_ns), replay)
