@@ -66,7 +66,7 @@ class NLSPNConfig:
     def small(cls, **overrides: Any) -> NLSPNConfig:
         """The small model (shipped default): thin encoder, one block per layer, same propagation."""
         base = dict(
-            network="custom", blocks=(1, 1, 1, 1), channels=(16, 32, 64, 128), stem=(12, 4),
+            network="custom", blocks=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem=(6, 2),
             prop_time=18, prop_kernel=3, affinity="TGASS", conf_prop=True, preserve_input=True,
         )
         base.update(overrides)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .config import NLSPNConfig
-from .sampling import SamplingPlan
+from .sampling import SamplingPlan, bilinear_sample
 
 
 class NLSPNPropagation(nn.Module):
@@ -76,8 +76,7 @@ class NLSPNPropagation(nn.Module):
             if self.legacy:
                 offset = offset + grid
             pos = _pixel_positions(offset.detach())
-            conf_plan = SamplingPlan.build(pos[:, :, 0], pos[:, :, 1])
-            aff = aff * conf_plan.sample_taps(confidence)
+            aff = aff * bilinear_sample(confidence, pos[:, :, 0], pos[:, :, 1])
 
         aff_abs_sum = aff.abs().sum(dim=1, keepdim=True) + 1e-4
         if self.affinity in ("ASS", "TGASS"):

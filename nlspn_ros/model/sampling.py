@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.nn.functional as F
 
 
 class SparseMatVec(torch.autograd.Function):
@@ -72,20 +73,36 @@ def bilinear_corners(pos_y: torch.Tensor, pos_x: torch.Tensor, height: int, widt
     return index, weight
 
 
-class SamplingPlan:
-    """A fixed linear map of (B, 1, H, W) images, built from (B, T, H, W) tap positions.
+def bilinear_sample(image: torch.Tensor, pos_y: torch.Tensor, pos_x: torch.Tensor) -> torch.Tensor:
+    """Sample a (B, 1, H, W) image at (B, T, H', W') pixel positions -> (B, T, H', W').
 
-    ``apply(feat)`` = ``sum_t w_t(p) * bilinear(feat, q_t(p)) + w_ref(p) * feat(p)``;
-    ``sample_taps(feat)`` = ``w_t(p) * bilinear(feat, q_t(p))`` per tap (plans without ``ref_weight``).
+    Bilinear with zeros outside the image (``grid_sample``, ``align_corners=True``); used once
+    per forward (the confidence of every neighbour), not in the propagation loop.
     """
+    batch, taps, height, width = pos_y.shape
+    dtype = image.dtype
+    # align_corners=True needs at least two pixels per axis; extra zero pixels change nothing.
+    image = F.pad(image, (0, max(0, 2 - image.shape[-1]), 0, max(0, 2 - image.shape[-2])))
+    rows, cols = image.shape[-2:]
+    # Normalized coordinates in float64, so that the round trip to pixels stays exact.
+    pos_y, pos_x = pos_y.double(), pos_x.double()
+    grid = torch.stack((pos_x * (2.0 / (cols - 1)) - 1.0, pos_y * (2.0 / (rows - 1)) - 1.0), dim=-1)
+    out = F.grid_sample(image.double(), grid.view(batch, taps * height, width, 2), mode="bilinear",
+                        padding_mode="zeros", align_corners=True)
+    return out.view(batch, taps, height, width).to(dtype)
 
-    def __init__(self, col: torch.Tensor, values: torch.Tensor, per_row: int, taps: int,
-                 shape: tuple[int, int, int]) -> None:
-        self.col = col  # (B*H*W*per_row,) int32 columns in the flattened batch
-        self.values = values  # (B*H*W*per_row,) matrix entries (differentiable)
-        self.per_row = per_row
-        self.taps = taps
-        self.batch, self.height, self.width = shape
+
+class SamplingPlan:
+    """A fixed linear map of (B, 1, H, W) images, built from (B, T, H, W) tap positions:
+    ``apply(feat)`` = ``sum_t w_t(p) * bilinear(feat, q_t(p)) + w_ref(p) * feat(p)``."""
+
+    def __init__(self, col: torch.Tensor, values: torch.Tensor, ref_weight: torch.Tensor | None,
+                 shape: tuple[int, int, int, int]) -> None:
+        self.col = col  # (B*H*W*T*4,) int32 columns in the flattened batch
+        self.values = values  # (B*H*W*T*4,) matrix entries (differentiable)
+        self.ref_weight = ref_weight  # (B, 1, H, W) or None
+        self.batch, self.taps, self.height, self.width = shape
+        self.per_row = self.taps * 4
         self._matrix: torch.Tensor | None = None
 
     @classmethod
@@ -95,25 +112,23 @@ class SamplingPlan:
         or None; ``ref_weight`` (B, 1, H, W) or None. Gradients flow to positions and weights."""
         batch, taps, height, width = pos_y.shape
         pixels = height * width
-        if batch * pixels * (taps * 4 + 1) >= 2 ** 31:
+        if batch * pixels * taps * 4 >= 2 ** 31:
             raise ValueError(f"image batch too large for one sampling plan: {tuple(pos_y.shape)}")
-        index, weight = bilinear_corners(pos_y, pos_x, height, width, tap_weight)
-        per_row = taps * 4 + (ref_weight is not None)
-        # Row-major entries: row = (b, y, x), then tap, then corner, then the reference pixel.
-        col = torch.empty(batch, height, width, per_row, dtype=torch.int32, device=pos_y.device)
-        corners = col[..., : taps * 4].unflatten(-1, (taps, 4))
-        batch_start = torch.arange(batch, dtype=torch.int32, device=pos_y.device).view(-1, 1, 1, 1) * pixels
-        for corner in range(4):
-            torch.add(index[corner], batch_start, out=corners[..., corner].permute(0, 3, 1, 2))
-        values = torch.stack(weight, dim=-1).permute(0, 2, 3, 1, 4).reshape(batch, height, width, taps * 4)
-        if ref_weight is not None:
-            col[..., -1] = torch.arange(batch * pixels, dtype=torch.int32, device=col.device).view(
-                batch, height, width)
-            values = torch.cat((values, ref_weight.permute(0, 2, 3, 1)), dim=-1)
-        return cls(col.reshape(-1), values.reshape(-1), per_row, taps, (batch, height, width))
+
+        # Pixel-major (B, H, W, T): the entries of one output pixel (one matrix row) are contiguous.
+        def pixel_major(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.permute(0, 2, 3, 1).contiguous()
+
+        index, weight = bilinear_corners(pixel_major(pos_y), pixel_major(pos_x), height, width,
+                                         None if tap_weight is None else pixel_major(tap_weight))
+        col = torch.stack(index, dim=-1)
+        if batch > 1:
+            col += torch.arange(batch, dtype=torch.int32, device=col.device).view(-1, 1, 1, 1, 1) * pixels
+        values = torch.stack(weight, dim=-1)
+        return cls(col.view(-1), values.view(-1), ref_weight, (batch, taps, height, width))
 
     def matrix(self) -> torch.Tensor:
-        """The (B*H*W) x (B*H*W) CSR matrix, built on first use."""
+        """The (B*H*W) x (B*H*W) CSR matrix of the taps, built on first use."""
         if self._matrix is None:
             rows = self.batch * self.height * self.width
             crow = torch.arange(0, rows * self.per_row + 1, self.per_row, dtype=torch.int32,
@@ -127,12 +142,7 @@ class SamplingPlan:
     def apply(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) -> (B, 1, H, W)."""
         out = SparseMatVec.apply(self.values, feat.reshape(-1), self.matrix(), self.col, self.per_row)
-        return out.view(self.batch, 1, self.height, self.width)
-
-    def sample_taps(self, feat: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) -> (B, T, H, W), each tap's weighted bilinear sample."""
-        if self.per_row != self.taps * 4:
-            raise ValueError("sample_taps needs a plan without a reference weight")
-        gathered = feat.reshape(-1)[self.col] * self.values
-        values = gathered.view(self.batch, self.height, self.width, self.taps, 4).sum(-1)
-        return values.permute(0, 3, 1, 2)
+        out = out.view(self.batch, 1, self.height, self.width)
+        if self.ref_weight is not None:
+            out = torch.addcmul(out, self.ref_weight, feat)
+        return out
