@@ -39,32 +39,35 @@ class NLSPNCompleter:
     """Depth completion with an NLSPN checkpoint (``None`` = the shipped default model).
 
     ``config_overrides`` replace config fields after loading (e.g. ``{'legacy': True,
-    'preserve_input': True}`` for the released official checkpoints).
+    'preserve_input': True}`` for the released official checkpoints). ``channels_last``:
+    memory layout of the CNN (None = channels_last on CUDA only).
     """
 
     name = "nlspn"
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", precision: str = "fp32",
-                 max_depth: float | None = None, config_overrides: dict | None = None) -> None:
+                 max_depth: float | None = None, config_overrides: dict | None = None,
+                 channels_last: bool | None = None) -> None:
         torch_device = resolve_device(device)
         path = paths.DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
         model, _ = load_checkpoint(path, device=torch_device, overrides=config_overrides)
-        self._setup(model, torch_device, precision, max_depth)
+        self._setup(model, torch_device, precision, max_depth, channels_last)
         self.checkpoint = path
 
     @classmethod
     def from_model(cls, model: NLSPNModel, config: NLSPNConfig | None = None, device: str = "auto",
-                   precision: str = "fp32", max_depth: float | None = None) -> NLSPNCompleter:
+                   precision: str = "fp32", max_depth: float | None = None,
+                   channels_last: bool | None = None) -> NLSPNCompleter:
         """Wrap an in-memory model (moved to ``device``, put in eval mode)."""
         if config is not None and config != model.config:
             raise ValueError(f"config {config} does not describe the model ({model.config})")
         completer = cls.__new__(cls)
-        completer._setup(model, resolve_device(device), precision, max_depth)
+        completer._setup(model, resolve_device(device), precision, max_depth, channels_last)
         completer.checkpoint = None
         return completer
 
-    def _setup(self, model: NLSPNModel, device: torch.device, precision: str,
-               max_depth: float | None) -> None:
+    def _setup(self, model: NLSPNModel, device: torch.device, precision: str, max_depth: float | None,
+               channels_last: bool | None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         if precision == "fp16" and device.type != "cuda":
@@ -75,7 +78,9 @@ class NLSPNCompleter:
         self.device = str(device)
         self.precision = precision
         self.max_depth = max_depth
-        memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        if channels_last is None:  # the faster layout for cuDNN; CPU default: contiguous
+            channels_last = device.type == "cuda"
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(device=device, memory_format=memory_format).eval()
         self._memory_format = memory_format
         self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255.0
