@@ -319,7 +319,7 @@ def test_camera_three_times_faster_than_lidar(harness, node_process) -> None:
             values = np.unique(as_array(msg))
             assert list(values) == [0.0, 3.0 + nearest_scan], (k, values)
             checked += 1
-    assert checked >= 4  # latest-wins may skip frames while the model is busy; the rest must be right
+    assert checked >= 2  # latest-wins may skip frames while the model is busy; the rest must be right
 
 
 def test_runtime_parameters_apply_at_next_frame_and_invalid_ones_are_refused(
@@ -376,23 +376,30 @@ def test_runtime_parameters_apply_at_next_frame_and_invalid_ones_are_refused(
 
 
 def test_burst_is_latest_wins(harness, node_process) -> None:
-    """Frames faster than the model: waiting pairs are replaced, never queued; all accounted."""
+    """Pairs faster than the model: a waiting pair is replaced, never queued; every pair accounted.
+
+    Ten images (3 ms apart) wait for a cloud; the cloud after them decides all ten in one callback.
+    """
     before = harness.counters()
     t0 = Stamps.block()
-    for k in range(20):
-        image, info, cloud = make_frame(t0 + k * SEC // 100, 5.0)
-        harness.send(0, image=image, info=info, cloud=cloud)
-    last = t0 + 19 * SEC // 100
-    harness.send(0, cloud=make_frame(last + SEC // 100, 5.0)[2])
-    assert harness.wait(lambda: harness.outputs_for("depth/image", last), proc=node_process)
+    stamps = [t0 + k * 3_000_000 for k in range(10)]
+    for stamp in stamps:
+        image, info, _ = make_frame(stamp, 5.0)
+        harness.send(0, image=image, info=info)
+    assert harness.wait(lambda: harness.counters().get("rate_hz.image", "0") != "0.00")
+    time.sleep(0.5)  # the ten images have arrived and wait in the pairing queue
+    harness.send(0, cloud=make_frame(stamps[-1] + 1_000_000, 5.0)[2])
+    assert harness.wait(lambda: harness.outputs_for("depth/image", stamps[-1]), proc=node_process)
 
     def delta(key: str) -> int:
         return harness.counter(key) - int(before.get(key, 0))
 
-    assert harness.wait(lambda: delta("frames.completed") + delta("frames.superseded") == 20), (
+    assert harness.wait(lambda: delta("frames.completed") + delta("frames.superseded") == 10), (
         harness.counters()
     )
-    assert delta("pairs.made") == 20 and delta("frames.superseded") > 0
+    assert delta("pairs.made") == 10
+    assert delta("frames.superseded") >= 5  # the newest always wins; at most a few older ones got through
+    assert not harness.outputs_for("depth/image", stamps[1])  # the second was replaced before it ran
 
 
 def bad_frames():
@@ -486,3 +493,60 @@ def test_invalid_start_parameters_exit_non_zero() -> None:
         output = stop_process(proc)
     assert proc.returncode not in (0, None), output
     assert "method must be one of ['nlspn', 'ip_basic'], got 'magic'" in output
+
+
+def test_no_subscribers_means_no_work() -> None:
+    """With nobody listening to any output, paired frames are counted but not completed.
+
+    Runs in a DDS domain of its own (no module harness listening), with the CPU baseline method.
+    """
+    import os
+
+    domain = 200 + os.getpid() % 30
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node = Node("nlspn_idle_tester", context=context)
+    reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+    diagnostics: list = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, reliable)
+    pubs = {
+        name: node.create_publisher(cls, name, reliable)
+        for name, cls in (("image", Image), ("camera_info", CameraInfo), ("points", PointCloud2))
+    }
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    args = ["-m", "nlspn_ros.ros.node", "--ros-args"]
+    for name, value in {**NODE_PARAMS, "method": "ip_basic"}.items():
+        args += ros_arg(name, value)
+    proc = start_process(args, env={"ROS_DOMAIN_ID": str(domain)})
+    try:
+
+        def counters() -> dict[str, str]:
+            return {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
+
+        def wait(condition, timeout: float = 30.0) -> bool:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and proc.poll() is None:
+                if condition():
+                    return True
+                time.sleep(0.02)
+            return condition()
+
+        assert wait(lambda: all(p.get_subscription_count() for p in pubs.values()) and counters())
+        for k in range(3):
+            image, info, cloud = make_frame((500 + k) * SEC, 5.0)
+            pubs["camera_info"].publish(info)
+            pubs["image"].publish(image)
+            pubs["points"].publish(cloud)
+        assert wait(lambda: counters().get("frames.no_subscribers") == "3"), counters()
+        assert counters()["pairs.made"] == "3"
+        assert counters().get("frames.completed", "0") == "0" and counters()["method"] == "ip_basic"
+    finally:
+        output = stop_process(proc)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        spinner.join(timeout=5)
+    assert "completer ip_basic" in output
