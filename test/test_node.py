@@ -475,7 +475,8 @@ def test_model_that_cannot_be_loaded_exits_non_zero(tmp_path) -> None:
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     proc = start_process(
-        ["-m", "nlspn_ros.ros.node", "--ros-args", *ros_arg("checkpoint", broken), *ros_arg("device", "cpu")]
+        ["-m", "nlspn_ros.ros.node", "--ros-args", *ros_arg("checkpoint", broken), *ros_arg("device", "cpu")],
+        env={"FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml")},
     )
     try:
         proc.wait(timeout=60)
@@ -483,6 +484,7 @@ def test_model_that_cannot_be_loaded_exits_non_zero(tmp_path) -> None:
         output = stop_process(proc)
     assert proc.returncode not in (0, None), output
     assert "cannot load the nlspn model" in output and str(broken) in output
+    assert "XMLPARSER" not in output  # config/fastdds_shm.xml (set by scripts/env.sh) parses cleanly
 
 
 def test_invalid_start_parameters_exit_non_zero() -> None:

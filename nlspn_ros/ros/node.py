@@ -377,9 +377,8 @@ def main(args: list[str] | None = None) -> int:
     try:
         node = NLSPNNode()
     except Exception as exc:  # noqa: BLE001 - bad parameters or model: say so and exit non-zero
-        message = f"{NODE_NAME}: cannot start: {exc}"
-        rclpy.logging.get_logger(NODE_NAME).fatal(message)
-        print(message, file=sys.stderr, flush=True)
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+        print(f"{NODE_NAME}: cannot start: {exc}", file=sys.stderr, flush=True)  # also without a log config
         rclpy.try_shutdown()
         return 1
     executor = SingleThreadedExecutor()
