@@ -52,10 +52,9 @@ def plan_propagate(feat: torch.Tensor, offset: torch.Tensor, aff: torch.Tensor, 
     keep = [t for t in range(taps) if t != centre]
     grid = torch.tensor([(t // kernel - half, t % kernel - half) for t in keep], dtype=feat.dtype,
                         device=feat.device).view(1, taps - 1, 2, 1, 1)
-    pos = offset.view(batch, taps, 2, height, width)[:, keep] + grid
-    pos_y = pos[:, :, 0] + torch.arange(height, dtype=feat.dtype, device=feat.device).view(height, 1)
-    pos_x = pos[:, :, 1] + torch.arange(width, dtype=feat.dtype, device=feat.device)
-    plan = SamplingPlan.build(pos_y, pos_x, aff[:, keep], aff[:, centre:centre + 1])
+    taps_offset = offset.view(batch, taps, 2, height, width)[:, keep] + grid
+    plan = SamplingPlan.build(taps_offset[:, :, 0], taps_offset[:, :, 1], aff[:, keep],
+                              aff[:, centre:centre + 1])
     if fix is not None:
         mask = (fix > 0).to(fix.dtype)
     for _ in range(prop_time):

@@ -2,34 +2,17 @@
 
 The official ``NLSPN`` module (src/model/nlspnmodel.py) calls a compiled modulated
 deformable convolution (DCNv2) in every iteration. ``modulated_deform_conv`` below is that
-operation written in torch (bilinear sampling with zero padding, per kernel tap, computed
-anew on every call, like DCNv2's im2col), and ``official_propagation`` follows the official
-``NLSPN.forward`` line by line, the in-place ``legacy`` write included. Not used by the package.
+operation written in torch (bilinear sampling of every kernel tap with zero padding, computed
+anew on every call like DCNv2's im2col, then the contraction with the weight), and
+``official_propagation`` follows the official ``NLSPN.forward`` line by line, the in-place
+``legacy`` write included. Not used by the package.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from nlspn_ros.model.propagation import NLSPNPropagation
-
-
-def bilinear_sample(image: torch.Tensor, pos_y: torch.Tensor, pos_x: torch.Tensor) -> torch.Tensor:
-    """DCNv2's ``dmcn_im2col_bilinear``: image (B, C, H, W), positions (B, H', W') -> (B, C, H', W')."""
-    batch, channels, height, width = image.shape
-    y0 = torch.floor(pos_y)
-    x0 = torch.floor(pos_x)
-    ly, lx = pos_y - y0, pos_x - x0
-    y0, x0 = y0.long(), x0.long()
-    flat = image.reshape(batch, channels, height * width)
-    out = torch.zeros(batch, channels, *pos_y.shape[1:], dtype=image.dtype, device=image.device)
-    for dy, dx, weight in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx),
-                           (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
-        ys, xs = y0 + dy, x0 + dx
-        inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
-        index = (ys.clamp(0, height - 1) * width + xs.clamp(0, width - 1)).reshape(batch, 1, -1)
-        values = torch.gather(flat, 2, index.expand(batch, channels, index.shape[-1]))
-        out = out + values.view_as(out) * (weight * inside.to(weight.dtype)).unsqueeze(1)
-    return out
 
 
 def modulated_deform_conv(feat: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
@@ -38,19 +21,27 @@ def modulated_deform_conv(feat: torch.Tensor, offset: torch.Tensor, mask: torch.
 
     feat (B, C, H, W); offset (B, 2*k*k, H, W) as (dy, dx) per tap; mask (B, k*k, H, W);
     weight (C_out, C, k, k); the output has the input's size (padding = (k-1)/2, or 0 for k=1).
+    Like DCNv2's im2col, every call samples all taps anew (bilinear, zero outside the image:
+    ``grid_sample`` with ``align_corners=True`` on pixel positions), then contracts with the weight.
     """
-    batch, _, height, width = feat.shape
+    batch, channels, height, width = feat.shape
     kernel = weight.shape[-1]
-    ys = torch.arange(height, dtype=feat.dtype, device=feat.device).view(1, height, 1)
-    xs = torch.arange(width, dtype=feat.dtype, device=feat.device).view(1, 1, width)
-    out = bias.view(1, -1, 1, 1).to(feat.dtype).expand(batch, -1, height, width)
-    for tap in range(kernel * kernel):
-        i, j = divmod(tap, kernel)
-        pos_y = ys - padding + i + offset[:, 2 * tap]
-        pos_x = xs - padding + j + offset[:, 2 * tap + 1]
-        column = bilinear_sample(feat, pos_y, pos_x) * mask[:, tap: tap + 1]
-        out = out + torch.einsum("oc,bchw->bohw", weight[:, :, i, j].to(feat.dtype), column)
-    return out
+    taps = kernel * kernel
+    grid_i = torch.arange(kernel, dtype=feat.dtype, device=feat.device).repeat_interleave(kernel)
+    grid_j = torch.arange(kernel, dtype=feat.dtype, device=feat.device).repeat(kernel)
+    ys = torch.arange(height, dtype=feat.dtype, device=feat.device).view(1, 1, height, 1)
+    xs = torch.arange(width, dtype=feat.dtype, device=feat.device).view(1, 1, 1, width)
+    pos_y = ys - padding + grid_i.view(1, taps, 1, 1) + offset[:, 0::2]
+    pos_x = xs - padding + grid_j.view(1, taps, 1, 1) + offset[:, 1::2]
+    padded = F.pad(feat, (0, max(0, 2 - width), 0, max(0, 2 - height)))  # align_corners needs 2 px
+    rows, cols = padded.shape[-2:]
+    grid = torch.stack((pos_x * (2.0 / (cols - 1)) - 1.0, pos_y * (2.0 / (rows - 1)) - 1.0), dim=-1)
+    columns = F.grid_sample(padded, grid.view(batch, taps * height, width, 2), mode="bilinear",
+                            padding_mode="zeros", align_corners=True)
+    columns = columns.view(batch, channels, taps, height, width) * mask.unsqueeze(1)
+    kernel_weight = weight.reshape(weight.shape[0], channels, taps).to(feat.dtype)
+    out = torch.einsum("ock,bckhw->bohw", kernel_weight, columns)
+    return out + bias.view(1, -1, 1, 1).to(feat.dtype)
 
 
 def official_offset_affinity(layer: NLSPNPropagation, guidance: torch.Tensor,

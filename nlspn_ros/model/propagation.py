@@ -75,8 +75,8 @@ class NLSPNPropagation(nn.Module):
             grid = self.neighbor_grid(offset.device, offset.dtype).view(1, self.num, 2, 1, 1)
             if self.legacy:
                 offset = offset + grid
-            pos = _pixel_positions(offset.detach())
-            aff = aff * bilinear_sample(confidence, pos[:, :, 0], pos[:, :, 1])
+            detached = offset.detach()
+            aff = aff * bilinear_sample(confidence, detached[:, :, 0], detached[:, :, 1])
 
         aff_abs_sum = aff.abs().sum(dim=1, keepdim=True) + 1e-4
         if self.affinity in ("ASS", "TGASS"):
@@ -88,8 +88,8 @@ class NLSPNPropagation(nn.Module):
 
     def plan(self, offset: torch.Tensor, aff: torch.Tensor, aff_ref: torch.Tensor) -> SamplingPlan:
         grid = self.neighbor_grid(offset.device, offset.dtype).view(1, self.num, 2, 1, 1)
-        pos = _pixel_positions(offset + grid)
-        return SamplingPlan.build(pos[:, :, 0], pos[:, :, 1], aff, aff_ref)
+        taps = offset + grid
+        return SamplingPlan.build(taps[:, :, 0], taps[:, :, 1], aff, aff_ref)
 
     def forward(self, feat_init: torch.Tensor, guidance: torch.Tensor, confidence: torch.Tensor | None = None,
                 feat_fix: torch.Tensor | None = None) -> dict[str, object]:
@@ -122,11 +122,3 @@ class NLSPNPropagation(nn.Module):
         zero = offset.new_zeros(batch, 1, 2, height, width)
         full = torch.cat((offset[:, : self.idx_ref], zero, offset[:, self.idx_ref:]), dim=1)
         return full.reshape(batch, -1, height, width)
-
-
-def _pixel_positions(offset: torch.Tensor) -> torch.Tensor:
-    """Offsets (B, T, 2, H, W) relative to each pixel -> absolute (y, x) positions."""
-    _, _, _, height, width = offset.shape
-    ys = torch.arange(height, device=offset.device, dtype=offset.dtype).view(height, 1)
-    xs = torch.arange(width, device=offset.device, dtype=offset.dtype).view(1, width)
-    return torch.stack((offset[:, :, 0] + ys, offset[:, :, 1] + xs), dim=2)

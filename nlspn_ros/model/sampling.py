@@ -41,22 +41,27 @@ class SparseMatVec(torch.autograd.Function):
         return grad_values, grad_x, None, None, None
 
 
-def bilinear_corners(pos_y: torch.Tensor, pos_x: torch.Tensor, height: int, width: int,
+def bilinear_corners(offset_y: torch.Tensor, offset_x: torch.Tensor, height: int, width: int,
                      tap_weight: torch.Tensor | None = None
                      ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Corners of bilinear sampling at pixel positions (tensors of any equal shape).
+    """Corners of bilinear sampling at ``pixel + offset``; tensors (B, H, W, T), pixel-major.
 
     Returns four int32 ``index`` tensors into the flattened ``height x width`` image and the
     four matching ``weight`` tensors (order: top-left, top-right, bottom-left, bottom-right),
     times ``tap_weight`` if given. Corners outside the image get weight 0 (zero padding, as
-    the deformable convolution) and a harmless in-range index.
+    the deformable convolution) and a harmless in-range index. The fractional part comes
+    from the offset alone, so float32 keeps its precision however wide the image.
     """
-    y0f = torch.floor(pos_y)
-    x0f = torch.floor(pos_x)
-    ly = pos_y - y0f
-    lx = pos_x - x0f
-    y0 = y0f.clamp(-2, height).int()  # clamping keeps int32 safe; outside stays outside
-    x0 = x0f.clamp(-2, width).int()
+    fy = torch.floor(offset_y)
+    fx = torch.floor(offset_x)
+    ly = offset_y - fy
+    lx = offset_x - fx
+    device = offset_y.device
+    ys = torch.arange(height, dtype=torch.int32, device=device).view(1, height, 1, 1)
+    xs = torch.arange(width, dtype=torch.int32, device=device).view(1, 1, width, 1)
+    # Clamping first keeps the int32 conversion safe; what was outside stays outside.
+    y0 = fy.clamp(-height - 2, height + 2).int() + ys
+    x0 = fx.clamp(-width - 2, width + 2).int() + xs
     wy0 = (1.0 - ly) * ((y0 >= 0) & (y0 < height))
     wy1 = ly * ((y0 >= -1) & (y0 < height - 1))
     wx0 = (1.0 - lx) * ((x0 >= 0) & (x0 < width))
@@ -73,27 +78,29 @@ def bilinear_corners(pos_y: torch.Tensor, pos_x: torch.Tensor, height: int, widt
     return index, weight
 
 
-def bilinear_sample(image: torch.Tensor, pos_y: torch.Tensor, pos_x: torch.Tensor) -> torch.Tensor:
-    """Sample a (B, 1, H, W) image at (B, T, H', W') pixel positions -> (B, T, H', W').
+def bilinear_sample(image: torch.Tensor, offset_y: torch.Tensor, offset_x: torch.Tensor) -> torch.Tensor:
+    """Sample a (B, 1, H, W) image at ``pixel + offset``, offsets (B, T, H, W) -> (B, T, H, W).
 
-    Bilinear with zeros outside the image (``grid_sample``, ``align_corners=True``); used once
-    per forward (the confidence of every neighbour), not in the propagation loop.
+    Bilinear with zeros outside the image (``grid_sample``, ``align_corners=True``, with the
+    coordinates in float64 so the round trip to pixels is exact); used once per forward (the
+    confidence of every neighbour), not in the propagation loop.
     """
-    batch, taps, height, width = pos_y.shape
+    batch, taps, height, width = offset_y.shape
     dtype = image.dtype
     # align_corners=True needs at least two pixels per axis; extra zero pixels change nothing.
-    image = F.pad(image, (0, max(0, 2 - image.shape[-1]), 0, max(0, 2 - image.shape[-2])))
+    image = F.pad(image, (0, max(0, 2 - width), 0, max(0, 2 - height)))
     rows, cols = image.shape[-2:]
-    # Normalized coordinates in float64, so that the round trip to pixels stays exact.
-    pos_y, pos_x = pos_y.double(), pos_x.double()
-    grid = torch.stack((pos_x * (2.0 / (cols - 1)) - 1.0, pos_y * (2.0 / (rows - 1)) - 1.0), dim=-1)
+    ys = torch.arange(height, dtype=torch.float64, device=image.device).view(height, 1)
+    xs = torch.arange(width, dtype=torch.float64, device=image.device)
+    grid = torch.stack(((offset_x.double() + xs) * (2.0 / (cols - 1)) - 1.0,
+                        (offset_y.double() + ys) * (2.0 / (rows - 1)) - 1.0), dim=-1)
     out = F.grid_sample(image.double(), grid.view(batch, taps * height, width, 2), mode="bilinear",
                         padding_mode="zeros", align_corners=True)
     return out.view(batch, taps, height, width).to(dtype)
 
 
 class SamplingPlan:
-    """A fixed linear map of (B, 1, H, W) images, built from (B, T, H, W) tap positions:
+    """A fixed linear map of (B, 1, H, W) images, built from (B, T, H, W) tap offsets:
     ``apply(feat)`` = ``sum_t w_t(p) * bilinear(feat, q_t(p)) + w_ref(p) * feat(p)``."""
 
     def __init__(self, col: torch.Tensor, values: torch.Tensor, ref_weight: torch.Tensor | None,
@@ -106,20 +113,21 @@ class SamplingPlan:
         self._matrix: torch.Tensor | None = None
 
     @classmethod
-    def build(cls, pos_y: torch.Tensor, pos_x: torch.Tensor, tap_weight: torch.Tensor | None = None,
+    def build(cls, offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor | None = None,
               ref_weight: torch.Tensor | None = None) -> SamplingPlan:
-        """``pos_*`` (B, T, H, W) pixel positions (y, x) of every tap; ``tap_weight`` (B, T, H, W)
-        or None; ``ref_weight`` (B, 1, H, W) or None. Gradients flow to positions and weights."""
-        batch, taps, height, width = pos_y.shape
+        """``offset_*`` (B, T, H, W): tap ``t`` of pixel ``p`` samples at ``p + offset``;
+        ``tap_weight`` (B, T, H, W) or None; ``ref_weight`` (B, 1, H, W) or None. Gradients
+        flow to offsets and weights."""
+        batch, taps, height, width = offset_y.shape
         pixels = height * width
         if batch * pixels * taps * 4 >= 2 ** 31:
-            raise ValueError(f"image batch too large for one sampling plan: {tuple(pos_y.shape)}")
+            raise ValueError(f"image batch too large for one sampling plan: {tuple(offset_y.shape)}")
 
         # Pixel-major (B, H, W, T): the entries of one output pixel (one matrix row) are contiguous.
         def pixel_major(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.permute(0, 2, 3, 1).contiguous()
 
-        index, weight = bilinear_corners(pixel_major(pos_y), pixel_major(pos_x), height, width,
+        index, weight = bilinear_corners(pixel_major(offset_y), pixel_major(offset_x), height, width,
                                          None if tap_weight is None else pixel_major(tap_weight))
         col = torch.stack(index, dim=-1)
         if batch > 1:
