@@ -6,6 +6,7 @@ compared as differences. Expected outputs come from the same core pipeline run i
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import defaultdict
@@ -65,6 +66,9 @@ OUTPUTS = {
     "/diagnostics": DiagnosticArray,
 }
 SEC = 1_000_000_000
+# DDS domains of this module's own (outside the 100..199 that conftest gives whole sessions)
+MODULE_DOMAIN = 200 + os.getpid() % 15
+IDLE_DOMAIN = 215 + os.getpid() % 15
 
 
 def ros_arg(name, value) -> list[str]:
@@ -98,7 +102,7 @@ class Harness:
 
     def __init__(self) -> None:
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        rclpy.init(context=self.context, domain_id=MODULE_DOMAIN)
         self.node = Node("nlspn_node_tester", context=self.context)
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.lock = threading.Lock()
@@ -214,7 +218,10 @@ def node_process(checkpoint, harness):
     ]
     for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint)}.items():
         args += ros_arg(name, value)
-    env = {"FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml")}
+    env = {
+        "FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml"),
+        "ROS_DOMAIN_ID": str(MODULE_DOMAIN),
+    }
     proc = start_process(args, env=env)
     try:
         ready = harness.wait(
@@ -502,9 +509,7 @@ def test_no_subscribers_means_no_work() -> None:
 
     Runs in a DDS domain of its own (no module harness listening), with the CPU baseline method.
     """
-    import os
-
-    domain = 200 + os.getpid() % 30
+    domain = IDLE_DOMAIN
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     node = Node("nlspn_idle_tester", context=context)
