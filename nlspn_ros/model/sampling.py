@@ -34,7 +34,7 @@ class SparseMatVec(torch.autograd.Function):
         rows, per_row = grad_out.shape[0], ctx.per_row
         grad_values = grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_values = (grad_out.view(rows, 1) * x[col].view(rows, per_row)).reshape(-1)
+            grad_values = (grad_out.view(rows, 1) * x.index_select(0, col).view(rows, per_row)).reshape(-1)
         if ctx.needs_input_grad[1]:
             contributions = (values.view(rows, per_row) * grad_out.view(rows, 1)).reshape(-1)
             grad_x = torch.zeros_like(x).index_add_(0, col, contributions)
