@@ -11,6 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 directory, .mcap or .db3 file")
     parser.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast; default 1)")
     parser.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics (default: all)")
+    parser.add_argument("--prefix", default="", help="publish every topic under this prefix (e.g. /sim)")
     parser.add_argument("--no-clock", action="store_true", help="do not publish /clock (bag time)")
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to SECONDS until the --wait-topics have a subscriber")

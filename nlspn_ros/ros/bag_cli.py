@@ -16,7 +16,7 @@ def replay(args: argparse.Namespace) -> int:
     node = Node("nlspn_bag_player")
     try:
         player = BagPlayer(node, args.bag, rate=args.rate, topics=args.topics,
-                           publish_clock=not args.no_clock)
+                           publish_clock=not args.no_clock, prefix=args.prefix)
         if args.wait_for_subscribers > 0:
             player.wait_for_subscribers(args.wait_topics or player.publishers, args.wait_for_subscribers)
         time.sleep(args.delay)

@@ -37,10 +37,14 @@ def message_class(msgtype: str) -> type | None:
 
 
 class BagPlayer:
-    """Publishes a bag's messages from ``node``; ``play()`` blocks until done."""
+    """Publishes a bag's messages from ``node``; ``play()`` blocks until done.
+
+    ``prefix`` is put before every topic name (``/camera/image`` -> ``<prefix>/camera/image``), to keep
+    a replay apart from live sensors on the same graph; ``publishers`` stays keyed by the bag's names.
+    """
 
     def __init__(self, node: Node, bag: str | Path, *, rate: float = 1.0, topics: Iterable[str] | None = None,
-                 publish_clock: bool = True, qos: QoSProfile = RELIABLE) -> None:
+                 publish_clock: bool = True, qos: QoSProfile = RELIABLE, prefix: str = "") -> None:
         if rate <= 0:
             raise ValueError(f"rate must be > 0, got {rate}")
         self.node, self.rate = node, rate
@@ -56,7 +60,7 @@ class BagPlayer:
                 self.skipped_topics[topic] = msgtype
                 node.get_logger().warning(f"{topic}: {msgtype} is not installed here; not replayed")
                 continue
-            self.publishers[topic] = node.create_publisher(cls, topic, qos)
+            self.publishers[topic] = node.create_publisher(cls, prefix.rstrip("/") + topic, qos)
         self.clock = node.create_publisher(Clock, "/clock", 10) if publish_clock else None
         self.published: dict[str, int] = dict.fromkeys(self.publishers, 0)
 

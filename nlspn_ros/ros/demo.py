@@ -29,11 +29,12 @@ class DemoError(RuntimeError):
     pass
 
 
-def start_node(name: str, params: list[Path], topics, log_file: Path) -> subprocess.Popen:
-    """The node in its own process (as deployed), remapped onto the bag's topics."""
-    command = [sys.executable, "-m", "nlspn_ros.ros.node", "--ros-args",
-               "-r", f"__ns:={NAMESPACE}/{name}", "-r", f"image:={topics.image}",
-               "-r", f"camera_info:={topics.camera_info}", "-r", f"points:={topics.points}"]
+def start_node(namespace: str, params: list[Path], topics, log_file: Path) -> subprocess.Popen:
+    """The node in its own process (as deployed), in ``namespace``, reading the bag's topics replayed
+    under the same namespace (so that sensors elsewhere in the graph cannot reach it)."""
+    command = [sys.executable, "-m", "nlspn_ros.ros.node", "--ros-args", "-r", f"__ns:={namespace}"]
+    for name in ("image", "camera_info", "points"):
+        command += ["-r", f"{name}:={namespace}{getattr(topics, name)}"]
     for file in params:
         command += ["--params-file", str(file)]
     handle = log_file.open("w")
@@ -63,15 +64,17 @@ def live_latency(recorded: Path, output_topic: str, sent_at_ns: dict[int, int]) 
 
 def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argparse.Namespace) -> SourceReport:
     topics = detect_topics(BagReader(bag).topics)
-    output_topic = f"{NAMESPACE}/{name}/completion"
+    namespace = f"{NAMESPACE}/{name}"
+    output_topic = f"{namespace}/completion"
     recorded = out / "bags" / f"{name}_live"
     print(f"[{name}] starting the node, replaying {bag.name} through it live ...", flush=True)
     log_file = out / "logs" / f"{name}_node.log"
     phases: dict[str, float] = {}
     start = time.monotonic()
-    node = start_node(name, params, topics, log_file)
+    node = start_node(namespace, params, topics, log_file)
     try:
-        live_run = replay_and_record(bag, topics, output_topic, recorded, node, rate=args.rate)
+        live_run = replay_and_record(bag, topics, output_topic, recorded, node, rate=args.rate,
+                                     prefix=namespace)
     except (RuntimeError, TimeoutError) as err:
         stop_node(node)
         tail = "\n".join(log_file.read_text().splitlines()[-15:])
@@ -90,7 +93,7 @@ def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argpar
     phases["offline evaluation (model load, all frames)"] = time.monotonic() - start
     start = time.monotonic()
     live = evaluate_bag(recorded, params=params, output=out / name / "live", mode="recorded",
-                        progress=not args.quiet, topics={"ground_truth": topics.ground_truth},
+                        progress=not args.quiet, topics={"ground_truth": namespace + topics.ground_truth},
                         on_frame=lambda f, d: live_depth.__setitem__(f.image_stamp_ns, d.dense))
     phases["live evaluation"] = time.monotonic() - start
     print_table(offline)

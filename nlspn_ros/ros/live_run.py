@@ -47,8 +47,9 @@ def wait_for_publisher(node: Node, topic: str, process: subprocess.Popen, timeou
 
 def replay_and_record(bag: Path, topics: BagTopics, output_topic: str, recorded: Path,
                       node_process: subprocess.Popen, *, rate: float = 1.0, frame_timeout: float = 120.0,
-                      start_timeout: float = 180.0) -> LiveRun:
-    """Replay ``bag`` into the graph, record ``output_topic`` (a DepthCompletion) + ground truth."""
+                      start_timeout: float = 180.0, prefix: str = "") -> LiveRun:
+    """Replay ``bag`` into the graph (topics under ``prefix``), record ``output_topic`` (a
+    DepthCompletion) and the ground truth as replayed."""
     rclpy.init()
     node = Node("nlspn_demo_player")
     executor = SingleThreadedExecutor()
@@ -57,10 +58,10 @@ def replay_and_record(bag: Path, topics: BagTopics, output_topic: str, recorded:
     spinner.start()
     try:
         wait_for_publisher(node, output_topic, node_process, start_timeout)
-        player = BagPlayer(node, bag, rate=rate)
+        player = BagPlayer(node, bag, rate=rate, prefix=prefix)
         record_topics = {output_topic: DEPTH_COMPLETION}
         if topics.ground_truth:
-            record_topics[topics.ground_truth] = IMAGE
+            record_topics[prefix.rstrip("/") + topics.ground_truth] = IMAGE
         recorder = Recorder(node, recorded, record_topics)
         inputs = [t for t in (topics.image, topics.camera_info, topics.points) if t]
         player.wait_for_subscribers(inputs, timeout=30.0)
