@@ -41,40 +41,43 @@ class SparseMatVec(torch.autograd.Function):
         return grad_values, grad_x, None, None, None
 
 
+# Zero border around the image in the plan's column space: one pixel before, two after, so
+# that every corner of a position clamped to [-1, H] x [-1, W] falls inside the padded image.
+PAD_BEFORE, PAD_AFTER = 1, 2
+
+
 def bilinear_corners(offset_y: torch.Tensor, offset_x: torch.Tensor, height: int, width: int,
                      tap_weight: torch.Tensor | None = None
                      ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Corners of bilinear sampling at ``pixel + offset``; tensors (B, H, W, T), pixel-major.
 
-    Returns four int32 ``index`` tensors into the flattened ``height x width`` image and the
-    four matching ``weight`` tensors (order: top-left, top-right, bottom-left, bottom-right),
-    times ``tap_weight`` if given. Corners outside the image get weight 0 (zero padding, as
-    the deformable convolution) and a harmless in-range index. The fractional part comes
-    from the offset alone, so float32 keeps its precision however wide the image.
+    Returns four int32 ``index`` tensors into the flattened *padded* image ((H + 3) x (W + 3),
+    see ``PAD_BEFORE``/``PAD_AFTER``) and the four matching weights (top-left, top-right,
+    bottom-left, bottom-right), times ``tap_weight`` if given. Positions are first clamped to
+    one pixel outside the image, where the padding is zero: outside samples read zeros and get
+    no gradient, as in the deformable convolution. The fractional part comes from the offset
+    alone, so float32 keeps its precision however wide the image.
     """
+    device, dtype = offset_y.device, offset_y.dtype
+    ys = torch.arange(height, dtype=dtype, device=device).view(1, height, 1, 1)
+    xs = torch.arange(width, dtype=dtype, device=device).view(1, 1, width, 1)
+    offset_y = torch.clamp(offset_y, min=-1.0 - ys, max=height - ys)
+    offset_x = torch.clamp(offset_x, min=-1.0 - xs, max=width - xs)
     fy = torch.floor(offset_y)
     fx = torch.floor(offset_x)
     ly = offset_y - fy
     lx = offset_x - fx
-    device = offset_y.device
-    ys = torch.arange(height, dtype=torch.int32, device=device).view(1, height, 1, 1)
-    xs = torch.arange(width, dtype=torch.int32, device=device).view(1, 1, width, 1)
-    # Clamping first keeps the int32 conversion safe; what was outside stays outside.
-    y0 = fy.clamp(-height - 2, height + 2).int() + ys
-    x0 = fx.clamp(-width - 2, width + 2).int() + xs
-    wy0 = (1.0 - ly) * ((y0 >= 0) & (y0 < height))
-    wy1 = ly * ((y0 >= -1) & (y0 < height - 1))
-    wx0 = (1.0 - lx) * ((x0 >= 0) & (x0 < width))
-    wx1 = lx * ((x0 >= -1) & (x0 < width - 1))
+    padded_width = width + PAD_BEFORE + PAD_AFTER
+    rows = torch.arange(height, dtype=torch.int32, device=device).view(1, height, 1, 1) + PAD_BEFORE
+    cols = torch.arange(width, dtype=torch.int32, device=device).view(1, 1, width, 1) + PAD_BEFORE
+    top_left = (fy.int() + rows) * padded_width + (fx.int() + cols)
+    hy = 1.0 - ly
+    hx = 1.0 - lx
     if tap_weight is not None:
-        wy0 = wy0 * tap_weight
-        wy1 = wy1 * tap_weight
-    row0 = y0.clamp(0, height - 1) * width
-    row1 = (y0 + 1).clamp_(0, height - 1) * width
-    col0 = x0.clamp(0, width - 1)
-    col1 = (x0 + 1).clamp_(0, width - 1)
-    index = [row0 + col0, row0 + col1, row1 + col0, row1 + col1]
-    weight = [wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1]
+        hy = hy * tap_weight
+        ly = ly * tap_weight
+    index = [top_left, top_left + 1, top_left + padded_width, top_left + (padded_width + 1)]
+    weight = [hy * hx, hy * lx, ly * hx, ly * lx]
     return index, weight
 
 
@@ -105,7 +108,7 @@ class SamplingPlan:
 
     def __init__(self, col: torch.Tensor, values: torch.Tensor, ref_weight: torch.Tensor | None,
                  shape: tuple[int, int, int, int]) -> None:
-        self.col = col  # (B*H*W*T*4,) int32 columns in the flattened batch
+        self.col = col  # (B*H*W*T*4,) int32 columns in the flattened, zero-padded batch
         self.values = values  # (B*H*W*T*4,) matrix entries (differentiable)
         self.ref_weight = ref_weight  # (B, 1, H, W) or None
         self.batch, self.taps, self.height, self.width = shape
@@ -119,8 +122,7 @@ class SamplingPlan:
         ``tap_weight`` (B, T, H, W) or None; ``ref_weight`` (B, 1, H, W) or None. Gradients
         flow to offsets and weights."""
         batch, taps, height, width = offset_y.shape
-        pixels = height * width
-        if batch * pixels * taps * 4 >= 2 ** 31:
+        if batch * (height + 3) * (width + 3) * taps * 4 >= 2 ** 31:
             raise ValueError(f"image batch too large for one sampling plan: {tuple(offset_y.shape)}")
 
         # Pixel-major (B, H, W, T): the entries of one output pixel (one matrix row) are contiguous.
@@ -131,7 +133,8 @@ class SamplingPlan:
                                          None if tap_weight is None else pixel_major(tap_weight))
         col = torch.stack(index, dim=-1)
         if batch > 1:
-            col += torch.arange(batch, dtype=torch.int32, device=col.device).view(-1, 1, 1, 1, 1) * pixels
+            padded = (height + PAD_BEFORE + PAD_AFTER) * (width + PAD_BEFORE + PAD_AFTER)
+            col += torch.arange(batch, dtype=torch.int32, device=col.device).view(-1, 1, 1, 1, 1) * padded
         values = torch.stack(weight, dim=-1)
         return cls(col.view(-1), values.view(-1), ref_weight, (batch, taps, height, width))
 
@@ -139,17 +142,20 @@ class SamplingPlan:
         """The (B*H*W) x (B*H*W) CSR matrix of the taps, built on first use."""
         if self._matrix is None:
             rows = self.batch * self.height * self.width
+            pad = PAD_BEFORE + PAD_AFTER
+            columns = self.batch * (self.height + pad) * (self.width + pad)
             crow = torch.arange(0, rows * self.per_row + 1, self.per_row, dtype=torch.int32,
                                 device=self.col.device)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
                 self._matrix = torch.sparse_csr_tensor(crow, self.col, self.values.detach(),
-                                                       size=(rows, rows), check_invariants=False)
+                                                       size=(rows, columns), check_invariants=False)
         return self._matrix
 
     def apply(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) -> (B, 1, H, W)."""
-        out = SparseMatVec.apply(self.values, feat.reshape(-1), self.matrix(), self.col, self.per_row)
+        padded = F.pad(feat, (PAD_BEFORE, PAD_AFTER, PAD_BEFORE, PAD_AFTER))
+        out = SparseMatVec.apply(self.values, padded.reshape(-1), self.matrix(), self.col, self.per_row)
         out = out.view(self.batch, 1, self.height, self.width)
         if self.ref_weight is not None:
             out = torch.addcmul(out, self.ref_weight, feat)
