@@ -163,14 +163,21 @@ def train(
     config: NLSPNConfig | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    init: str | Path | None = None,
 ) -> dict:
-    """Train; returns a summary (final step, running loss/RMSE, wall time, checkpoint path)."""
+    """Train; returns a summary (final step, running loss/RMSE, wall time, checkpoint path).
+
+    ``resume``: continue a run (weights, optimizer, schedule, step). ``init``: start a new run (fresh
+    optimizer and schedule) from the weights of a checkpoint, e.g. a second stage or fine-tuning.
+    """
+    if resume is not None and init is not None:
+        raise ValueError("give either resume (continue a run) or init (new run from weights), not both")
     out_dir = Path(out_dir)
     env = _Distributed(settings.device)
     torch.manual_seed(settings.seed)
     start_step, elapsed_before = 0, 0.0
-    if resume is not None:
-        model, config = load_checkpoint(resume, device="cpu")
+    if resume is not None or init is not None:
+        model, config = load_checkpoint(resume if resume is not None else init, device="cpu")
         model.train()
     else:
         config = config or NLSPNConfig.small()

@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--resume", help="checkpoint written by this command (its .state.pt beside it)")
+    parser.add_argument("--init", help="start from this checkpoint's weights (new optimizer and schedule)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -114,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         device=args.device,
-        extra_meta={**data_meta, "crop": list(crop)},
+        extra_meta={**data_meta, "crop": list(crop), "init": args.init},
     )
-    summary = train(dataset, args.out, settings, config, resume=args.resume, progress=not args.quiet)
+    summary = train(
+        dataset, args.out, settings, config, resume=args.resume, progress=not args.quiet, init=args.init
+    )
     print(json.dumps(summary))
     return 0
