@@ -1,4 +1,5 @@
 """The ROS package and the pip package are what users and rosdep expect."""
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -48,12 +49,19 @@ def test_installed_executable_runs():
 
 
 def test_pip_wheel_holds_the_core_and_the_command(tmp_path):
+    # Build from a copy: setuptools writes build/ into the source, where colcon's build/ lives.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("setup.py", "requirements.txt"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    for folder in ("nlspn_ros", "msg"):
+        shutil.copytree(REPO_ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(REPO_ROOT)],
+         "-w", str(tmp_path / "dist"), str(source)],
         check=True, capture_output=True, timeout=300,
     )
-    (wheel,) = tmp_path.glob("nlspn_ros-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("nlspn_ros-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "nlspn_ros/paths.py" in names and "nlspn_ros/cli/__init__.py" in names
     assert any(n.endswith("share/nlspn_ros/msg/DepthCompletion.msg") for n in names)
