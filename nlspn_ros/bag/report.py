@@ -38,9 +38,10 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     settings = settings_from_files(*params, **overrides)
     evaluator.settings = settings
     if evaluator.mode == "offline" and completer is None:
-        from nlspn_ros.cli.evaluate import make_completer
+        from nlspn_ros.completers import apply_prop_time, build_completer
 
-        evaluator.completer = make_completer(settings)
+        evaluator.completer = build_completer(settings)
+        apply_prop_time(evaluator.completer, settings, getattr(evaluator.completer, "prop_time", None))
     bar = tqdm(total=evaluator.expected_frames(), unit="frame", disable=not progress,
                desc=f"evaluate {Path(bag).name}")
 

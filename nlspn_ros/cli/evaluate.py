@@ -29,22 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def make_completer(settings):
-    """The completer the node builds from the same settings (``build_completer`` in ros/node.py)."""
-    if settings["method"] == "ip_basic":
-        from nlspn_ros.baseline import IPBasicCompleter
-
-        return IPBasicCompleter(max_depth=settings["max_depth"])
-    from nlspn_ros.inference import NLSPNCompleter
-
-    completer = NLSPNCompleter(checkpoint=settings["checkpoint"] or None, device=settings["device"],
-                               precision=settings["precision"],
-                               config_overrides=settings.model_overrides or None)
-    if settings["prop_time"] >= 0:
-        completer.prop_time = settings["prop_time"]
-    return completer
-
-
 def run(args: argparse.Namespace) -> int:
     from nlspn_ros.bag.errors import BagError
     from nlspn_ros.bag.make import params_file_for

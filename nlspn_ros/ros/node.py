@@ -24,7 +24,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from nlspn_ros import frame as frames
-from nlspn_ros.completion import Completer
+from nlspn_ros.completers import apply_prop_time, build_completer
 from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.mailbox import LatestMailbox
 from nlspn_ros.msg import DepthCompletion
@@ -46,33 +46,6 @@ NODE_NAME = "nlspn_node"
 WARN_EVERY_S = 5.0
 # per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward)
 STAGES = ("convert", "project", "infer", "model", "mask", "publish", "total", "overhead")
-
-
-class ModelLoadError(RuntimeError):
-    pass
-
-
-def build_completer(settings: NodeSettings) -> Completer:
-    """The completer the read-only parameters ask for; :class:`ModelLoadError` if it cannot be made."""
-    method = settings["method"]
-    try:
-        if method == "ip_basic":
-            from nlspn_ros.baseline import IPBasicCompleter
-
-            return IPBasicCompleter(max_depth=settings["max_depth"])
-        from nlspn_ros.inference import NLSPNCompleter
-
-        return NLSPNCompleter(
-            checkpoint=settings["checkpoint"] or None,
-            device=settings["device"],
-            precision=settings["precision"],
-            config_overrides=settings.model_overrides or None,
-        )
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no model": say which and why
-        source = settings["checkpoint"] or "the embedded default model"
-        raise ModelLoadError(
-            f"cannot load the {method} model ({source}): {type(exc).__name__}: {exc}"
-        ) from exc
 
 
 def descriptor(p: Parameter) -> ParameterDescriptor:
@@ -238,10 +211,7 @@ class NLSPNNode(Node):
         if not any(wanted.values()):
             self._count("frames.no_subscribers")
             return
-        if self._default_prop_time is not None:
-            prop_time = self._default_prop_time if s["prop_time"] < 0 else s["prop_time"]
-            if self.completer.prop_time != prop_time:
-                self.completer.prop_time = prop_time
+        apply_prop_time(self.completer, s, self._default_prop_time)
         start = time.perf_counter()
         result = frames.process_frame(pair.image, pair.camera_info, pair.cloud, s, self.completer)
         if result.projection.non_finite:
