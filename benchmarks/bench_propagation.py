@@ -57,13 +57,11 @@ def plan_propagate(feat: torch.Tensor, offset: torch.Tensor, aff: torch.Tensor, 
     taps_offset = offset.view(batch, taps, 2, height, width)[:, keep] + grid
     plan = SamplingPlan.build(taps_offset[:, :, 0], taps_offset[:, :, 1], aff[:, keep],
                               aff[:, centre:centre + 1])
+    keep = fixed = None
     if fix is not None:
         mask = (fix > 0).to(fix.dtype)
-    for _ in range(prop_time):
-        if fix is not None:
-            feat = (1.0 - mask) * feat + mask * fix
-        feat = plan.apply(feat)
-    return feat
+        keep, fixed = 1.0 - mask, mask * fix
+    return plan.propagate(feat, prop_time, keep, fixed)[-1]
 
 
 def _sync(device: str) -> None:

@@ -100,16 +100,12 @@ class NLSPNPropagation(nn.Module):
             if feat_fix is None or feat_fix.shape != feat_init.shape:
                 raise ValueError("preserve_input needs the sparse input at the size of the initial depth")
             mask_fix = (feat_fix > 0.0).to(feat_fix.dtype)
-            fixed = mask_fix * feat_fix
-        feat = feat_init
-        feats = []
-        for _ in range(self.prop_time):
-            if self.preserve_input:
-                feat = (1.0 - mask_fix) * feat + fixed
-            feat = plan.apply(feat)
-            feats.append(feat)
+            keep, fixed = 1.0 - mask_fix, mask_fix * feat_fix
+        else:
+            keep = fixed = None
+        feats = [] if plan is None else list(plan.propagate(feat_init, self.prop_time, keep, fixed).unbind(0))
         return {
-            "pred": feat,
+            "pred": feats[-1] if feats else feat_init,
             "pred_inter": feats,
             "offset": self.official_offset(offset),
             "aff": torch.cat((aff[:, : self.idx_ref], aff_ref, aff[:, self.idx_ref:]), dim=1),

@@ -6,8 +6,10 @@ affinities do not change between iterations, so one propagation step is a fixed 
 map: row ``p`` holds the four bilinear corner weights (times the affinity) of each tap, plus
 the reference weight of ``p`` itself. The plan builds that matrix once, in CSR form with a
 fixed number of entries per row (corners outside the image get weight 0), and an
-iteration is one sparse matrix-vector product. ``SparseMatVec`` gives it the gradients
-w.r.t. the input and the matrix values, so training uses the same path.
+iteration is one sparse matrix-vector product. ``SparseMatVec`` gives one step the gradients
+w.r.t. the input and the matrix values; ``PlanPropagation`` runs all the iterations as one
+autograd node, whose backward gets the matrix gradient of every iteration in a single
+sampled matrix product instead of one gather per iteration.
 """
 from __future__ import annotations
 
@@ -39,6 +41,69 @@ class SparseMatVec(torch.autograd.Function):
             contributions = (values.view(rows, per_row) * grad_out.view(rows, 1)).reshape(-1)
             grad_x = torch.zeros_like(x).index_add_(0, col, contributions)
         return grad_values, grad_x, None, None, None
+
+
+class PlanPropagation(torch.autograd.Function):
+    """All ``steps`` iterations ``x = keep * y + fixed`` (when ``keep`` is given, else ``x = y``),
+    ``y = A pad(x) + ref * x``, starting from ``y = feat``; returns every ``y`` (steps, B, 1, H, W).
+
+    Differentiable in ``values``, ``ref_weight``, ``feat`` and ``fixed``; ``keep`` is a constant.
+    """
+
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, ref_weight: torch.Tensor | None, feat: torch.Tensor,
+                fixed: torch.Tensor | None, keep: torch.Tensor | None, plan: SamplingPlan,
+                steps: int) -> torch.Tensor:
+        matrix = plan.matrix()
+        inputs, outputs = [], []
+        for _ in range(steps):
+            if keep is not None:
+                feat = torch.addcmul(fixed, keep, feat) if fixed is not None else keep * feat
+            padded = F.pad(feat, (PAD_BEFORE, PAD_AFTER, PAD_BEFORE, PAD_AFTER))
+            inputs.append(padded.reshape(-1))
+            out = (matrix @ padded.reshape(-1)).view_as(feat)
+            if ref_weight is not None:
+                out = torch.addcmul(out, ref_weight, feat)
+            outputs.append(out)
+            feat = out
+        ctx.save_for_backward(values, ref_weight, keep, torch.stack(inputs))
+        ctx.plan = plan
+        return torch.stack(outputs)
+
+    @staticmethod
+    def backward(ctx, grad_outputs: torch.Tensor):
+        values, ref_weight, keep, inputs = ctx.saved_tensors
+        plan = ctx.plan
+        steps = grad_outputs.shape[0]
+        rows, per_row = plan.batch * plan.height * plan.width, plan.per_row
+        col = plan.col
+        grad_ref = torch.zeros_like(ref_weight) if ref_weight is not None else None
+        grad_fixed = torch.zeros_like(grad_outputs[0]) if ctx.needs_input_grad[3] else None
+        grad_rows = grad_outputs.new_empty(rows, steps)  # column i: the gradient w.r.t. y_i
+        grad_feat = torch.zeros_like(grad_outputs[0])
+        pad = PAD_BEFORE + PAD_AFTER
+        padded_shape = (plan.batch, 1, plan.height + pad, plan.width + pad)
+        for i in reversed(range(steps)):
+            grad_y = grad_outputs[i] + grad_feat
+            grad_rows[:, i] = grad_y.reshape(-1)
+            padded_x = inputs[i].view(padded_shape)
+            x = padded_x[..., PAD_BEFORE:PAD_BEFORE + plan.height, PAD_BEFORE:PAD_BEFORE + plan.width]
+            contributions = (values.view(rows, per_row) * grad_y.reshape(rows, 1)).reshape(-1)
+            grad_x = torch.zeros_like(inputs[i]).index_add_(0, col, contributions).view(padded_shape)
+            grad_x = grad_x[..., PAD_BEFORE:PAD_BEFORE + plan.height, PAD_BEFORE:PAD_BEFORE + plan.width]
+            if ref_weight is not None:
+                grad_ref.addcmul_(grad_y, x)
+                grad_x = torch.addcmul(grad_x, ref_weight, grad_y)
+            if grad_fixed is not None:
+                grad_fixed += grad_x
+            grad_feat = keep * grad_x if keep is not None else grad_x
+        grad_values = None
+        if ctx.needs_input_grad[0]:
+            pattern = plan.matrix()
+            grad_values = torch.sparse.sampled_addmm(pattern, grad_rows, inputs, beta=0.0).values()
+        if grad_ref is not None and not ctx.needs_input_grad[1]:
+            grad_ref = None
+        return grad_values, grad_ref, grad_feat, grad_fixed, None, None, None
 
 
 # Zero border around the image in the plan's column space: one pixel before, two after, so
@@ -151,6 +216,17 @@ class SamplingPlan:
                 self._matrix = torch.sparse_csr_tensor(crow, self.col, self.values.detach(),
                                                        size=(rows, columns), check_invariants=False)
         return self._matrix
+
+    def propagate(self, feat: torch.Tensor, steps: int, keep: torch.Tensor | None = None,
+                  fixed: torch.Tensor | None = None) -> torch.Tensor:
+        """``steps`` applications from (B, 1, H, W) ``feat``, each preceded by
+        ``feat = keep * feat + fixed`` when ``keep`` is given; returns (steps, B, 1, H, W)."""
+        if steps == 0:
+            return feat.new_empty(0, *feat.shape)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return PlanPropagation.apply(self.values, self.ref_weight, feat, fixed,
+                                         None if keep is None else keep.detach(), self, steps)
 
     def apply(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) -> (B, 1, H, W)."""
