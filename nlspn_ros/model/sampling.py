@@ -112,16 +112,16 @@ PAD_BEFORE, PAD_AFTER = 1, 2
 
 
 def bilinear_corners(offset_y: torch.Tensor, offset_x: torch.Tensor, height: int, width: int,
-                     tap_weight: torch.Tensor | None = None
-                     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Corners of bilinear sampling at ``pixel + offset``; tensors (B, H, W, T), pixel-major.
+                     tap_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corners of bilinear sampling at ``pixel + offset``; inputs (B, H, W, T), pixel-major.
 
-    Returns four int32 ``index`` tensors into the flattened *padded* image ((H + 3) x (W + 3),
-    see ``PAD_BEFORE``/``PAD_AFTER``) and the four matching weights (top-left, top-right,
-    bottom-left, bottom-right), times ``tap_weight`` if given. Positions are first clamped to
-    one pixel outside the image, where the padding is zero: outside samples read zeros and get
-    no gradient, as in the deformable convolution. The fractional part comes from the offset
-    alone, so float32 keeps its precision however wide the image.
+    Returns int32 ``index`` (B, H, W, 4, T) into the flattened *padded* image ((H + 3) x (W + 3),
+    see ``PAD_BEFORE``/``PAD_AFTER``) and the matching ``weight`` (B, H, W, 4, T), corners in
+    the order top-left, top-right, bottom-left, bottom-right, times ``tap_weight`` if given.
+    Positions are first clamped to one pixel outside the image, where the padding is zero:
+    outside samples read zeros and get no gradient, as in the deformable convolution. The
+    fractional part comes from the offset alone, so float32 keeps its precision however wide
+    the image.
     """
     device, dtype = offset_y.device, offset_y.dtype
     ys = torch.arange(height, dtype=dtype, device=device).view(1, height, 1, 1)
@@ -136,13 +136,15 @@ def bilinear_corners(offset_y: torch.Tensor, offset_x: torch.Tensor, height: int
     rows = torch.arange(height, dtype=torch.int32, device=device).view(1, height, 1, 1) + PAD_BEFORE
     cols = torch.arange(width, dtype=torch.int32, device=device).view(1, 1, width, 1) + PAD_BEFORE
     top_left = (fy.int() + rows) * padded_width + (fx.int() + cols)
+    # Corner-major within a pixel's row, (B, H, W, 4, T): every write below is a contiguous run.
+    corner_step = torch.tensor([0, 1, padded_width, padded_width + 1], dtype=torch.int32, device=device)
+    index = top_left.unsqueeze(-2) + corner_step.view(4, 1)
     hy = 1.0 - ly
     hx = 1.0 - lx
     if tap_weight is not None:
         hy = hy * tap_weight
         ly = ly * tap_weight
-    index = [top_left, top_left + 1, top_left + padded_width, top_left + (padded_width + 1)]
-    weight = [hy * hx, hy * lx, ly * hx, ly * lx]
+    weight = torch.stack((hy * hx, hy * lx, ly * hx, ly * lx), dim=-2)
     return index, weight
 
 
@@ -194,13 +196,11 @@ class SamplingPlan:
         def pixel_major(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.permute(0, 2, 3, 1).contiguous()
 
-        index, weight = bilinear_corners(pixel_major(offset_y), pixel_major(offset_x), height, width,
-                                         None if tap_weight is None else pixel_major(tap_weight))
-        col = torch.stack(index, dim=-1)
+        col, values = bilinear_corners(pixel_major(offset_y), pixel_major(offset_x), height, width,
+                                       None if tap_weight is None else pixel_major(tap_weight))
         if batch > 1:
             padded = (height + PAD_BEFORE + PAD_AFTER) * (width + PAD_BEFORE + PAD_AFTER)
             col += torch.arange(batch, dtype=torch.int32, device=col.device).view(-1, 1, 1, 1, 1) * padded
-        values = torch.stack(weight, dim=-1)
         return cls(col.view(-1), values.view(-1), ref_weight, (batch, taps, height, width))
 
     def matrix(self) -> torch.Tensor:
