@@ -39,23 +39,14 @@ from std_msgs.msg import Header
 
 from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.geometry import CameraModel
-from nlspn_ros.msg import DepthCompletion
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
+from nlspn_ros.ros.node import OUTPUTS as NODE_OUTPUTS
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT, POINTS = 1216, 352, 120_000
 # KITTI-like: LiDAR x forward, y left, z up -> camera optical x right, y down, z forward
 T_CAM_LIDAR = [0.0, -1.0, 0.0, 0.0, 0.0, 0.0, -1.0, -0.08, 1.0, 0.0, 0.0, -0.27, 0.0, 0.0, 0.0, 1.0]
-OUTPUTS = {
-    "depth/image": Image,
-    "depth/camera_info": CameraInfo,
-    "confidence/image": Image,
-    "depth/image_raw": Image,
-    "sparse_depth/image": Image,
-    "depth/color": Image,
-    "depth/points": PointCloud2,
-    "completion": DepthCompletion,
-}
+OUTPUTS = dict(NODE_OUTPUTS.values())  # topic -> type of every output of the node
 
 
 def synthetic_frame(stamp_ns: int) -> tuple[Image, CameraInfo, PointCloud2]:

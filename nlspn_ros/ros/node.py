@@ -72,6 +72,19 @@ def qos(reliability: str, depth: int) -> QoSProfile:
     )
 
 
+# output key -> (relative topic, message type); the keys name the outputs in the code
+OUTPUTS: dict[str, tuple[str, type]] = {
+    "depth": ("depth/image", Image),
+    "depth_info": ("depth/camera_info", CameraInfo),
+    "confidence": ("confidence/image", Image),
+    "depth_raw": ("depth/image_raw", Image),
+    "sparse_depth": ("sparse_depth/image", Image),
+    "color": ("depth/color", Image),
+    "points": ("depth/points", PointCloud2),
+    "completion": ("completion", DepthCompletion),
+}
+
+
 class NLSPNNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
@@ -109,14 +122,7 @@ class NLSPNNode(Node):
         )
         self.create_subscription(PointCloud2, "points", lambda m: self._on_input(CLOUD, m), input_qos)
         self.pub = {
-            "depth": self.create_publisher(Image, "depth/image", output_qos),
-            "depth_info": self.create_publisher(CameraInfo, "depth/camera_info", output_qos),
-            "confidence": self.create_publisher(Image, "confidence/image", output_qos),
-            "depth_raw": self.create_publisher(Image, "depth/image_raw", output_qos),
-            "sparse_depth": self.create_publisher(Image, "sparse_depth/image", output_qos),
-            "color": self.create_publisher(Image, "depth/color", output_qos),
-            "points": self.create_publisher(PointCloud2, "depth/points", output_qos),
-            "completion": self.create_publisher(DepthCompletion, "completion", output_qos),
+            key: self.create_publisher(cls, topic, output_qos) for key, (topic, cls) in OUTPUTS.items()
         }
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(s["diagnostics_period"], self._publish_diagnostics)
