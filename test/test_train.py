@@ -95,7 +95,7 @@ def _fixed_batch():
 @pytest.mark.slow
 def test_smoke_training_lowers_the_loss_and_resumes(tmp_path):
     settings = TrainSettings(
-        steps=12, batch_size=2, decay=(20,), gamma=(1.0,), warm_up=False, checkpoint_every=6, device="cpu"
+        steps=8, batch_size=2, decay=(20,), gamma=(1.0,), warm_up=False, checkpoint_every=4, device="cpu"
     )
     dataset = SyntheticDataset([0, 1], tmp_path / "cache", crop=(40, 96), size=SIZE)
     batch = _fixed_batch()
@@ -105,20 +105,20 @@ def test_smoke_training_lowers_the_loss_and_resumes(tmp_path):
         loss_before = float(official_loss(initial(batch["rgb"], batch["dep"])["pred"], batch["gt"], 90.0))
 
     summary = train(dataset, tmp_path / "run", settings, TINY, progress=False)
-    assert summary["step"] == 12 and not summary["stopped_early"]
+    assert summary["step"] == 8 and not summary["stopped_early"]
     model, config = load_checkpoint(tmp_path / "run" / "last.pt")
     assert config == TINY
     with torch.no_grad():
         loss_after = float(official_loss(model(batch["rgb"], batch["dep"])["pred"], batch["gt"], 90.0))
-    assert loss_after < 0.7 * loss_before, (loss_before, loss_after)
+    assert loss_after < 0.85 * loss_before, (loss_before, loss_after)
 
-    # resume from step 6 and continue to 12: the optimizer state and step are restored
+    # resume from step 4 and continue to 8: the optimizer state and step are restored
     resumed = train(
-        dataset, tmp_path / "resumed", settings, resume=tmp_path / "run" / "step_0000006.pt", progress=False
+        dataset, tmp_path / "resumed", settings, resume=tmp_path / "run" / "step_0000004.pt", progress=False
     )
-    assert resumed["step"] == 12
+    assert resumed["step"] == 8
     state = torch.load(tmp_path / "resumed" / "last.state.pt", weights_only=True)
-    assert state["step"] == 12 and state["optimizer"]["state"]
+    assert state["step"] == 8 and state["optimizer"]["state"]
 
 
 def test_bag_frames_hold_out_lidar_as_targets(tmp_path):
