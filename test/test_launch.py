@@ -22,6 +22,7 @@ from nlspn_ros.bag.writer import CAMERA_FRAME
 from nlspn_ros.cli import build_parser
 from nlspn_ros.geometry import load_kitti_calib
 from nlspn_ros.node_settings import BY_NAME
+from nlspn_ros.ros.node import OUTPUTS as NODE_OUTPUTS
 
 from ros_util import REPO_ROOT
 
@@ -35,7 +36,7 @@ LAUNCH_ONLY = {"multi_camera.launch.py": {"cameras"}, "kitti_playback.launch.py"
 
 
 def node_topics() -> set[str]:
-    """Topic names the node's source subscribes or publishes (relative names as written)."""
+    """Topic names the node subscribes or publishes (relative names as written)."""
     tree = ast.parse((REPO_ROOT / "nlspn_ros" / "ros" / "node.py").read_text())
     topics = set()
     for call in ast.walk(tree):
@@ -43,7 +44,7 @@ def node_topics() -> set[str]:
                 and call.func.attr in ("create_subscription", "create_publisher")
                 and isinstance(call.args[1], ast.Constant)):
             topics.add(call.args[1].value)
-    return topics
+    return topics | {topic for topic, _ in NODE_OUTPUTS.values()}  # publishers made from the table
 
 
 def node_subscriptions() -> set[str]:
