@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from nlspn_ros import frame as frames
 from nlspn_ros.baseline import IPBasicCompleter
@@ -33,7 +33,7 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 def test_config_file_matches_the_parameter_table() -> None:
     """config/nlspn.yaml lists every parameter with its default and its type (ROS keeps the type)."""
-    tree = yaml.safe_load((REPO_ROOT / "config" / "nlspn.yaml").read_text())
+    tree = YAML(typ="safe").load((REPO_ROOT / "config" / "nlspn.yaml").read_text())
     values = flatten(tree["/**"]["ros__parameters"])
     assert values == {p.name: p.default for p in PARAMETERS}
     for p in PARAMETERS:
