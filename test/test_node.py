@@ -150,6 +150,20 @@ class Harness:
     def counter(self, key: str) -> int:
         return int(self.counters().get(key, 0))
 
+    def settled_counters(self) -> dict[str, str]:
+        """Counters from a /diagnostics message published at least one period after now, so that
+        a baseline read before a test step includes everything the node already handled."""
+        seen: list = []
+
+        def two_new() -> bool:
+            last = self.messages("/diagnostics")[-1:]
+            if last and (not seen or last[0] is not seen[-1]):
+                seen.append(last[0])
+            return len(seen) >= 3
+
+        assert self.wait(two_new), "no fresh /diagnostics from the node"
+        return self.counters()
+
     def send(
         self,
         stamp_ns: int,
@@ -297,8 +311,9 @@ def test_outputs_carry_input_stamp_frame_and_formats(harness, node_process, chec
 def test_camera_three_times_faster_than_lidar(harness, node_process) -> None:
     """30 Hz camera, 10 Hz LiDAR arriving 80 ms late: every image paired with the nearest scan."""
     t0 = Stamps.block()
-    made_before = harness.counter("pairs.made")
-    drops_before = {k: v for k, v in harness.counters().items() if k.startswith("dropped.image")}
+    before = harness.settled_counters()  # a stale baseline would miss the previous test's last pair
+    made_before = int(before.get("pairs.made", 0))
+    drops_before = {k: v for k, v in before.items() if k.startswith("dropped.image")}
     arrivals = []
     for k in range(12):
         stamp = t0 + k * SEC // 30
@@ -389,7 +404,7 @@ def test_burst_is_latest_wins(harness, node_process) -> None:
 
     Ten images (3 ms apart) wait for a cloud; the cloud after them decides all ten in one callback.
     """
-    before = harness.counters()
+    before = harness.settled_counters()
     t0 = Stamps.block()
     stamps = [t0 + k * 3_000_000 for k in range(10)]
     for stamp in stamps:
