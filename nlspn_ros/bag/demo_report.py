@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from nlspn_ros.bag.evaluate import EvaluationResult
-from nlspn_ros.bag.report import metrics_table
+from nlspn_ros.bag.report import jsonable, metrics_table
 from nlspn_ros.metrics import METRIC_NAMES
 
 TOLERANCE = 1e-6
@@ -127,15 +127,7 @@ def write_report(folder: Path, sources: list[SourceReport], context: dict[str, A
             "offline": source.offline.as_dict(), "live": source.live.as_dict(), "latency_ms": stages,
         }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(data, indent=2, default=_jsonable))
+    (folder / "report.json").write_text(json.dumps(data, indent=2, default=jsonable))
     markdown = folder / "report.md"
     markdown.write_text("\n".join(lines))
     return markdown
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, float) and math.isinf(value):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -60,11 +60,12 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
         bar.close()
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
-        (output / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2, default=_jsonable))
+        (output / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2, default=jsonable))
     return result
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``json.dumps`` default for numpy values (arrays and scalars)."""
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")

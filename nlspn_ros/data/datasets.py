@@ -18,17 +18,15 @@ from torch.utils.data import Dataset
 
 from nlspn_ros.data.cache import cache_frames, frame_path, load_cached
 from nlspn_ros.data.synthetic import KITTI_SIZE, render_frame
+from nlspn_ros.inference import normalize_rgb
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 KITTI_DC_HEIGHT = 352  # official KITTI DC training crops the bottom 352 rows
 
 
 def to_sample(rgb: np.ndarray, sparse: np.ndarray, gt: np.ndarray) -> dict[str, torch.Tensor]:
     """uint8 HxWx3 RGB + HxW depths -> the model's tensors (official normalization)."""
-    image = (rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     return {
-        "rgb": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+        "rgb": torch.from_numpy(normalize_rgb(rgb)),
         "dep": torch.from_numpy(np.ascontiguousarray(sparse, dtype=np.float32))[None],
         "gt": torch.from_numpy(np.ascontiguousarray(gt, dtype=np.float32))[None],
     }
