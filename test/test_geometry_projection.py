@@ -142,6 +142,25 @@ def test_image_borders():
     assert result.depth[5, 0] == 1.0 and result.depth[5, 19] == 1.0
 
 
+def test_points_within_float32_rounding_of_pixel_and_image_borders_land_as_in_float64():
+    # u + 0.5 and v + 0.5 a hair (1e-6 .. 1e-3 px) either side of pixel borders, at the image's
+    # edges and inside: float32 alone would misplace some; the float64 reference decides.
+    offsets = np.array([-1e-3, -1e-4, -1e-5, -1e-6, 0.0, 1e-6, 1e-5, 1e-4, 1e-3])
+    cols = np.array([0, 1, 7, 19, 20])  # pixel borders at u + 0.5 = col
+    rows = np.array([0, 3, 9, 10])
+    u = (cols[:, None] + offsets).ravel() - 0.5
+    v = (rows[:, None] + offsets).ravel() - 0.5
+    uu, vv = np.meshgrid(u, v)
+    z = np.linspace(1.0, 9.0, uu.size).reshape(uu.shape)
+    points = np.stack([(uu - 9.5) / 10 * z, (vv - 4.5) / 10 * z, z], axis=-1).reshape(-1, 3)
+    points = points.astype(np.float32)  # what both implementations see
+    result = project_points(points, IDENTITY, CAMERA)
+    expected, counts = reference_projection(points, IDENTITY, CAMERA)
+    assert stats_counts(result.stats) == counts
+    assert counts["outside_image"] > 0 and counts["landed"] > 0
+    np.testing.assert_allclose(result.depth, expected, rtol=1e-6)
+
+
 def test_empty_cloud_gives_all_zero_image_and_stats():
     result = project_points(np.zeros((0, 4), np.float32), IDENTITY, CAMERA, intensity=np.zeros(0))
     assert result.depth.shape == (10, 20) and not result.depth.any()

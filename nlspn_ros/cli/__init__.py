@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nlspn_ros.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as the node: per-frame buffers reuse the heap (see nlspn_ros.allocator)
     args = build_parser().parse_args(argv)
     return int(args._run(args) or 0)
 

@@ -98,33 +98,59 @@ def _pixels(
 def _pixel_indices(
     u: np.ndarray, v: np.ndarray, xyz: np.ndarray, point_index: np.ndarray, matrix: np.ndarray,
     camera: CameraModel,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Integer (col, row) = floor of the float32 ``u + 0.5``, ``v + 0.5``.
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(row * width + col, inside)`` for candidates with float32 ``u + 0.5``, ``v + 0.5`` within
+    BORDER_TOLERANCE of the image: col = floor(u + 0.5), row = floor(v + 0.5), of the candidates
+    at positions ``inside`` (None: all of them).
 
     float32 coordinates are good to ~1e-4 px; the few points that close to a pixel border are
     redone in float64 (from ``xyz[point_index]``, the LiDAR points of u and v), so where a point
-    lands does not hinge on float32 rounding.
+    lands does not hinge on float32 rounding. Only those can lie outside the image: a candidate
+    farther than the tolerance from every pixel border is inside, so only they are tested.
     """
-    col, row = np.floor(u), np.floor(v)
-    col_fraction, row_fraction = u - col, v - row
-    high = 1 - BORDER_TOLERANCE
-    close = np.flatnonzero((col_fraction < BORDER_TOLERANCE) | (col_fraction > high)
-                           | (row_fraction < BORDER_TOLERANCE) | (row_fraction > high))
+    # modf truncates: floor for u >= 0; the candidates in (-tolerance, 0) have a fraction in
+    # (-tolerance, 0], so they are among the close ones and redone.
+    col_fraction, col = np.modf(u)
+    row_fraction, row = np.modf(v)
+    close = np.flatnonzero(
+        (np.minimum(col_fraction, row_fraction) < BORDER_TOLERANCE)
+        | (np.maximum(col_fraction, row_fraction) > 1 - BORDER_TOLERANCE)
+    )
+    col, row = col.astype(np.intp), row.astype(np.intp)
+    inside = None
     if close.size:
         xyz64 = xyz[point_index[close]].astype(np.float64)
         exact_u, exact_v = _pixels(*(xyz64 @ matrix[i, :3] + matrix[i, 3] for i in range(3)), camera)
         # NaN (a raw-mode ray right at the distortion fold-back) -> -1: outside the image.
         col[close] = np.floor(np.nan_to_num(exact_u, nan=-1.0))
         row[close] = np.floor(np.nan_to_num(exact_v, nan=-1.0))
-    return col.astype(np.int64), row.astype(np.int64)
+        # one unsigned comparison per axis: negative indices wrap to huge values
+        exact_col, exact_row = col[close].view(np.uintp), row[close].view(np.uintp)
+        outside = close[(exact_col >= camera.width) | (exact_row >= camera.height)]
+        if outside.size:
+            keep = np.ones(u.size, dtype=bool)
+            keep[outside] = False
+            inside = np.flatnonzero(keep)
+            col, row = col[inside], row[inside]
+    return row * camera.width + col, inside
 
 
 def _row(matrix: np.ndarray, index: int, xyz: np.ndarray) -> np.ndarray:
-    """One output coordinate for every point. Matrix-vector products (not one 3x3 @ 3xN product):
+    """One output coordinate for every point. A matrix-vector product (not one 3x3 @ 3xN product):
     BLAS runs those single-threaded, and a threaded GEMM this small is slower on a busy CPU."""
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf points are counted by the caller
         values = xyz @ matrix[index, :3]
         values += matrix[index, 3]
+    return values
+
+
+def _affine(row: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``row @ [x, y, z, 1]`` elementwise, for the gathered columns of the points kept."""
+    with np.errstate(over="ignore"):  # an overflow gives inf: counted as outside the image
+        values = x * row[0]
+        values += y * row[1]
+        values += z * row[2]
+        values += row[3]
     return values
 
 
@@ -213,32 +239,51 @@ def project_points(
     too_near = depth < min_depth
     if non_finite:
         too_near &= finite  # -Inf
-    kept = np.flatnonzero(in_range)
     too_near_count = int(np.count_nonzero(too_near))
-    too_far_count = count - non_finite - too_near_count - kept.size
-
-    depth = depth[kept]
-    u, v = _pixels(_row(matrix32, 0, xyz)[kept], _row(matrix32, 1, xyz)[kept], depth, camera)
-    # Points clearly outside go now; those within BORDER_TOLERANCE of the image border stay for
-    # the exact test on integer pixel indices.
     low = -BORDER_TOLERANCE
-    near_image = np.flatnonzero(
-        (u > low) & (u < width + BORDER_TOLERANCE) & (v > low) & (v < height + BORDER_TOLERANCE)
-    )
-    candidates = kept[near_image]
-    col, row = _pixel_indices(u[near_image], v[near_image], xyz, candidates, matrix, camera)
-    inside = np.flatnonzero((col >= 0) & (col < width) & (row >= 0) & (row < height))
-    linear_index = row[inside] * width + col[inside]
-    depth = depth[near_image[inside]]
-    values = intensity[candidates[inside]] if intensity is not None else None
+    if camera.rectified:
+        # Pixel coordinates of every point (meaningless where the depth is out of range: masked
+        # below), then one index pass; cheaper than gathering the points in range first.
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            u = _row(matrix32, 0, xyz)
+            u /= depth
+            u += 0.5
+            v = _row(matrix32, 1, xyz)
+            v /= depth
+            v += 0.5
+        # Points clearly outside go now; those within BORDER_TOLERANCE of the image border stay
+        # for the exact test in _pixel_indices.
+        kept_count = int(np.count_nonzero(in_range))
+        in_range &= (u > low) & (u < width + BORDER_TOLERANCE) & (v > low) & (v < height + BORDER_TOLERANCE)
+        candidates = near_image = np.flatnonzero(in_range)
+        u, v = u[candidates], v[candidates]
+    else:
+        # OpenCV's distortion model needs the points in front: gather those (column by column, a
+        # 2-D row gather is several times slower) and compute the other two coordinates for them.
+        kept = np.flatnonzero(in_range)
+        kept_count = kept.size
+        x, y, z = xyz[:, 0][kept], xyz[:, 1][kept], xyz[:, 2][kept]
+        depth = depth[kept]
+        u, v = _pixels(_affine(matrix32[0], x, y, z), _affine(matrix32[1], x, y, z), depth, camera)
+        near_image = np.flatnonzero(
+            (u > low) & (u < width + BORDER_TOLERANCE) & (v > low) & (v < height + BORDER_TOLERANCE)
+        )
+        candidates = kept[near_image]
+        u, v = u[near_image], v[near_image]
+    too_far_count = count - non_finite - too_near_count - kept_count
+    linear_index, inside = _pixel_indices(u, v, xyz, candidates, matrix, camera)
+    if inside is not None:
+        near_image, candidates = near_image[inside], candidates[inside]
+    depth = depth[near_image]
+    values = intensity[candidates] if intensity is not None else None
     depth_image, intensity_image, pixels = _zbuffer(linear_index, depth, values, (height, width))
     stats = ProjectionStats(
         input_points=count,
         non_finite=non_finite,
         too_near=too_near_count,
         too_far=too_far_count,
-        outside_image=kept.size - inside.size,
-        landed=inside.size,
+        outside_image=kept_count - linear_index.size,
+        landed=linear_index.size,
         pixels=pixels,
     )
     return Projection(depth_image, intensity_image, stats)

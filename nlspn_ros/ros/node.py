@@ -24,6 +24,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from nlspn_ros import frame as frames
+from nlspn_ros.allocator import keep_freed_memory
 from nlspn_ros.completers import apply_prop_time, build_completer
 from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.mailbox import LatestMailbox
@@ -349,6 +350,7 @@ class NLSPNNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    keep_freed_memory()  # per-frame buffers reuse the heap instead of page-faulting fresh mmaps
     rclpy.init(args=args)
     try:
         node = NLSPNNode()
