@@ -5,7 +5,8 @@ cloud (the frame of bench_node_overhead.py), every output enabled (``--default-o
 those on by default) and subscribed by a second node here (raw subscriptions: they do not
 deserialize). The network forward is replaced by a stand-in (``pred = sparse + 5``, confidence
 0.7), timed on its own and subtracted, so the figure is the node's overhead: convert, project, the
-completer's pre/post-processing, mask, build and publish. Wall time is printed beside it; on a
+completer's pre/post-processing, mask, build and publish, with the node's allocator settings
+(``keep_freed_memory``). Wall time is printed beside it; on a
 busy machine wall is about CPU x load / cores.
 
 Usage: source scripts/env.sh && PYTHONPATH=.:$PYTHONPATH python benchmarks/bench_node_cpu.py
@@ -33,6 +34,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_node_overhead as frame_source  # noqa: E402 - the same synthetic frame and outputs
 
+from nlspn_ros.allocator import keep_freed_memory  # noqa: E402
 from nlspn_ros.pairing import Pair  # noqa: E402
 from nlspn_ros.ros.node import NLSPNNode  # noqa: E402
 
@@ -56,6 +58,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--default-outputs", action="store_true", help="only the outputs on by default")
     args = parser.parse_args()
+    keep_freed_memory()  # as the node's main() does
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     rclpy.init()
     checkpoint = frame_source.small_checkpoint(Path(tempfile.mkdtemp(prefix="bench_node_cpu_")))

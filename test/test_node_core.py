@@ -123,6 +123,17 @@ def test_mask_depth_applies_range_and_confidence() -> None:
     out = frames.mask_depth(depth, confidence, settings)
     np.testing.assert_array_equal(np.isnan(out), [[True, False, True, True]])
     assert out[0, 1] == 2.0 and depth[0, 0] == 0.5  # input untouched
+    # every valid value kept bit for bit, NaN/negative/inf inputs invalid, any memory layout
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(-5.0, 15.0, (40, 30)).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.1] = np.nan
+    depth[0, :3] = [np.inf, -np.inf, -0.0]
+    confidence = rng.random(depth.shape).astype(np.float32)
+    for d, c in ((depth, confidence), (depth.T, confidence.T), (depth[::2, ::3], confidence[::2, ::3])):
+        out = frames.mask_depth(d, c, settings)
+        valid = (d >= 1.0) & (d <= 10.0) & (c >= 0.5)
+        np.testing.assert_array_equal(np.isnan(out), ~valid)
+        np.testing.assert_array_equal(out[valid], d[valid])
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
 """Field dicts from :mod:`nlspn_ros.conversions` -> rclpy messages.
 
-rclpy stores ``uint8[]`` as ``array.array('B')``; given an ndarray it converts element by element
-(about 300 ms for a 1.7 MB image), given a bytes-like object it copies once (about 1 ms). This is
-the one place that does that copy.
+rclpy stores ``uint8[]`` as ``array.array('B')``. Given an ndarray it converts element by element
+(about 300 ms for a 1.7 MB image); its constructor copies any buffer once more, and so does the
+field's setter unless the message checks its fields. So the bytes are copied exactly once, here,
+into an ``array.array`` that a field-checking message takes as it is (about 0.1 ms for 1.7 MB
+instead of 1 ms through the constructor).
 """
 
 from __future__ import annotations
@@ -17,23 +19,25 @@ from std_msgs.msg import Header
 from nlspn_ros import conversions
 
 
-def _bytes(data: np.ndarray) -> array.array:
+def _with_data(msg: Any, data: np.ndarray) -> Any:
+    """``msg`` (constructed with ``check_fields=True``) with ``data`` copied once into its uint8[]."""
     buffer = array.array("B")
     buffer.frombytes(np.ascontiguousarray(data).view(np.uint8).reshape(-1))
-    return buffer
+    msg.data = buffer  # a field-checking setter keeps an array.array('B') without copying it
+    return msg
 
 
 def image_msg(header: Header, pixels: np.ndarray, encoding: str) -> Image:
     fields = conversions.image_fields(pixels, encoding)
-    fields["data"] = _bytes(fields["data"])
-    return Image(header=header, **fields)
+    data = fields.pop("data")
+    return _with_data(Image(header=header, check_fields=True, **fields), data)
 
 
 def cloud_msg(header: Header, xyz: np.ndarray, rgb: np.ndarray | None = None) -> PointCloud2:
     fields = conversions.cloud_fields(xyz, rgb)
-    fields["data"] = _bytes(fields["data"])
+    data = fields.pop("data")
     fields["fields"] = [PointField(**f) for f in fields["fields"]]
-    return PointCloud2(header=header, **fields)
+    return _with_data(PointCloud2(header=header, check_fields=True, **fields), data)
 
 
 def camera_info_msg(header: Header, fields: dict[str, Any]) -> CameraInfo:
