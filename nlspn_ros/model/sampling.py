@@ -9,7 +9,8 @@ fixed number of entries per row (corners outside the image get weight 0), and an
 iteration is one sparse matrix-vector product. ``SparseMatVec`` gives one step the gradients
 w.r.t. the input and the matrix values; ``PlanPropagation`` runs all the iterations as one
 autograd node, whose backward gets the matrix gradient of every iteration in a single
-sampled matrix product instead of one gather per iteration.
+sampled matrix product instead of one gather per iteration, and the gradient w.r.t. each
+iteration's input from the transposed matrix (built once by one sort) instead of a scatter-add.
 """
 from __future__ import annotations
 
@@ -75,21 +76,20 @@ class PlanPropagation(torch.autograd.Function):
         values, ref_weight, keep, inputs = ctx.saved_tensors
         plan = ctx.plan
         steps = grad_outputs.shape[0]
-        rows, per_row = plan.batch * plan.height * plan.width, plan.per_row
-        col = plan.col
+        rows = plan.batch * plan.height * plan.width
         grad_ref = torch.zeros_like(ref_weight) if ref_weight is not None else None
         grad_fixed = torch.zeros_like(grad_outputs[0]) if ctx.needs_input_grad[3] else None
         grad_rows = grad_outputs.new_empty(rows, steps)  # column i: the gradient w.r.t. y_i
         grad_feat = torch.zeros_like(grad_outputs[0])
         pad = PAD_BEFORE + PAD_AFTER
         padded_shape = (plan.batch, 1, plan.height + pad, plan.width + pad)
+        transposed = plan.transposed_matrix()  # A^T in 4 blocks: an SpMV instead of a scatter-add
         for i in reversed(range(steps)):
             grad_y = grad_outputs[i] + grad_feat
             grad_rows[:, i] = grad_y.reshape(-1)
             padded_x = inputs[i].view(padded_shape)
             x = padded_x[..., PAD_BEFORE:PAD_BEFORE + plan.height, PAD_BEFORE:PAD_BEFORE + plan.width]
-            contributions = (values.view(rows, per_row) * grad_y.reshape(rows, 1)).reshape(-1)
-            grad_x = torch.zeros_like(inputs[i]).index_add_(0, col, contributions).view(padded_shape)
+            grad_x = (transposed @ grad_y.reshape(-1)).view(4, -1).sum(0).view(padded_shape)
             grad_x = grad_x[..., PAD_BEFORE:PAD_BEFORE + plan.height, PAD_BEFORE:PAD_BEFORE + plan.width]
             if ref_weight is not None:
                 grad_ref.addcmul_(grad_y, x)
@@ -181,6 +181,7 @@ class SamplingPlan:
         self.batch, self.taps, self.height, self.width = shape
         self.per_row = self.taps * 4
         self._matrix: torch.Tensor | None = None
+        self._transposed: torch.Tensor | None = None
 
     @classmethod
     def build(cls, offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor | None = None,
@@ -216,6 +217,42 @@ class SamplingPlan:
                 self._matrix = torch.sparse_csr_tensor(crow, self.col, self.values.detach(),
                                                        size=(rows, columns), check_invariants=False)
         return self._matrix
+
+    def transposed_matrix(self) -> torch.Tensor:
+        """The transpose of :meth:`matrix` in four row blocks, one per bilinear corner, as a
+        (4 x columns) x rows CSR matrix built on first use (by the backward): ``A^T g`` is
+        ``(M @ g).view(4, -1).sum(0)``, a sparse matrix-vector product instead of a scatter-add
+        (about 10x faster).
+
+        One sort of the top-left corners serves all four blocks: corner ``c`` of a tap lands at
+        its top-left column plus a fixed step, so its rows are the top-left rows shifted by it.
+        """
+        if self._transposed is None:
+            rows = self.batch * self.height * self.width
+            pad = PAD_BEFORE + PAD_AFTER
+            padded_width = self.width + pad
+            columns = self.batch * (self.height + pad) * padded_width
+            device = self.col.device
+            top_left = self.col.view(rows, 4, self.taps)[:, 0].reshape(-1)  # (pixel, tap), pixel-major
+            sorted_top_left, order = torch.sort(top_left, stable=True)
+            crow_top_left = torch.zeros(columns + 1, dtype=torch.int64, device=device)
+            crow_top_left[1:] = torch.cumsum(torch.bincount(sorted_top_left, minlength=columns), 0)
+            positions = torch.arange(columns + 1, device=device)
+            entries = top_left.numel()
+            crows = [
+                crow_top_left[(positions - step).clamp(min=0)] + corner * entries
+                for corner, step in enumerate((0, 1, padded_width, padded_width + 1))  # bilinear_corners'
+            ]
+            crow = torch.cat([c[:-1] for c in crows[:-1]] + [crows[-1]]).int()
+            pixel = torch.div(order, self.taps, rounding_mode="floor").int()
+            values = self.values.detach().view(rows, 4, self.taps).transpose(0, 1).reshape(4, -1)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                self._transposed = torch.sparse_csr_tensor(
+                    crow, pixel.repeat(4), values[:, order].reshape(-1), size=(4 * columns, rows),
+                    check_invariants=False,
+                )
+        return self._transposed
 
     def propagate(self, feat: torch.Tensor, steps: int, keep: torch.Tensor | None = None,
                   fixed: torch.Tensor | None = None) -> torch.Tensor:
