@@ -79,14 +79,14 @@ class PlanPropagation(torch.autograd.Function):
         rows = plan.batch * plan.height * plan.width
         grad_ref = torch.zeros_like(ref_weight) if ref_weight is not None else None
         grad_fixed = torch.zeros_like(grad_outputs[0]) if ctx.needs_input_grad[3] else None
-        grad_rows = grad_outputs.new_empty(rows, steps)  # column i: the gradient w.r.t. y_i
+        grad_steps = grad_outputs.new_empty(steps, rows)  # row i: the gradient w.r.t. y_i
         grad_feat = torch.zeros_like(grad_outputs[0])
         pad = PAD_BEFORE + PAD_AFTER
         padded_shape = (plan.batch, 1, plan.height + pad, plan.width + pad)
         transposed = plan.transposed_matrix()  # A^T in 4 blocks: an SpMV instead of a scatter-add
         for i in reversed(range(steps)):
             grad_y = grad_outputs[i] + grad_feat
-            grad_rows[:, i] = grad_y.reshape(-1)
+            grad_steps[i] = grad_y.reshape(-1)
             padded_x = inputs[i].view(padded_shape)
             x = padded_x[..., PAD_BEFORE:PAD_BEFORE + plan.height, PAD_BEFORE:PAD_BEFORE + plan.width]
             grad_x = (transposed @ grad_y.reshape(-1)).view(4, -1).sum(0).view(padded_shape)
@@ -100,7 +100,7 @@ class PlanPropagation(torch.autograd.Function):
         grad_values = None
         if ctx.needs_input_grad[0]:
             pattern = plan.matrix()
-            grad_values = torch.sparse.sampled_addmm(pattern, grad_rows, inputs, beta=0.0).values()
+            grad_values = torch.sparse.sampled_addmm(pattern, grad_steps.t(), inputs, beta=0.0).values()
         if grad_ref is not None and not ctx.needs_input_grad[1]:
             grad_ref = None
         return grad_values, grad_ref, grad_feat, grad_fixed, None, None, None
