@@ -85,7 +85,8 @@ def _camera_matrix(t_cam_lidar: np.ndarray, camera: CameraModel) -> np.ndarray:
 def _pixels(
     first: np.ndarray, second: np.ndarray, depth: np.ndarray, camera: CameraModel
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(u + 0.5, v + 0.5)`` from the rows of :func:`_camera_matrix` (all depths > 0)."""
+    """``(u + 0.5, v + 0.5)`` from the rows of :func:`_camera_matrix`. Raw cameras need all depths
+    > 0; rectified ones give meaningless values (for the caller to mask) where they are not."""
     if camera.rectified:
         u, v = first / depth, second / depth
     else:
@@ -245,12 +246,7 @@ def project_points(
         # Pixel coordinates of every point (meaningless where the depth is out of range: masked
         # below), then one index pass; cheaper than gathering the points in range first.
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            u = _row(matrix32, 0, xyz)
-            u /= depth
-            u += 0.5
-            v = _row(matrix32, 1, xyz)
-            v /= depth
-            v += 0.5
+            u, v = _pixels(_row(matrix32, 0, xyz), _row(matrix32, 1, xyz), depth, camera)
         # Points clearly outside go now; those within BORDER_TOLERANCE of the image border stay
         # for the exact test in _pixel_indices.
         kept_count = int(np.count_nonzero(in_range))
