@@ -99,6 +99,18 @@ def rgb_image() -> np.ndarray:
     return np.stack([xx * 2, yy * 3, (xx + yy) % 256], axis=2).astype(np.uint8)
 
 
+def wait_until(condition, timeout: float = 20.0, proc=None) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` s pass or ``proc`` exits (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return condition()
+
+
 class Harness:
     """A test node in its own rclpy context, spinning in a thread, recording everything it receives."""
 
@@ -131,14 +143,7 @@ class Harness:
             return list(self.received[topic])
 
     def wait(self, condition, timeout: float = 20.0, proc=None) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            if proc is not None and proc.poll() is not None:
-                return False
-            time.sleep(0.02)
-        return condition()
+        return wait_until(condition, timeout, proc)
 
     def outputs_for(self, topic: str, stamp_ns: int) -> list:
         return [m for m in self.messages(topic) if conversions.stamp_to_ns(m.header.stamp) == stamp_ns]
@@ -550,13 +555,8 @@ def test_no_subscribers_means_no_work() -> None:
         def counters() -> dict[str, str]:
             return {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
 
-        def wait(condition, timeout: float = 30.0) -> bool:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and proc.poll() is None:
-                if condition():
-                    return True
-                time.sleep(0.02)
-            return condition()
+        def wait(condition) -> bool:
+            return wait_until(condition, 30.0, proc)
 
         assert wait(lambda: all(p.get_subscription_count() for p in pubs.values()) and counters())
         for k in range(3):  # one at a time: a burst would let latest-wins supersede a waiting pair
