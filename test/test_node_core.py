@@ -154,6 +154,12 @@ def test_bad_input_kinds(kind, build, settings) -> None:
 def test_derived_outputs() -> None:
     depth = np.array([[1.0, np.nan], [70.0, 2.5]], np.float32)
     np.testing.assert_array_equal(frames.depth_to_millimetres(depth), [[1000, 0], [0, 2500]])
+    edges = np.array(
+        [np.nan, np.inf, -np.inf, -1.0, 0.0004, 0.0006, 1.2341, 1.2346, 65.5349, 65.5355, 66.0], np.float32
+    )
+    np.testing.assert_array_equal(
+        frames.depth_to_millimetres(edges[None]), [[0, 0, 0, 0, 0, 1, 1234, 1235, 65535, 0, 0]]
+    )
     colours = frames.colorize_depth(depth, 0.1, 100.0)
     assert colours.shape == (2, 2, 3) and colours.dtype == np.uint8
     assert colours[0, 1].tolist() == [0, 0, 0] and colours[0, 0].any()
