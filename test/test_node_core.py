@@ -168,6 +168,17 @@ def test_derived_outputs() -> None:
     xyz, colour = frames.depth_to_points(depth, rgb, camera, stride=1)
     np.testing.assert_allclose(xyz, [[0, 0, 1], [0, 70, 70], [2.5, 2.5, 2.5]])
     np.testing.assert_array_equal(colour, rgb.reshape(4, 3)[[0, 2, 3]])
+    # decimated, on a non-square camera: every 2nd pixel of every 2nd row, NaNs skipped
+    camera = CameraModel.pinhole(7, 5, fx=2.0, fy=4.0, cx=3.0, cy=2.0)
+    depth = np.arange(1, 36, dtype=np.float32).reshape(5, 7)
+    depth[2, 4] = depth[4, 0] = np.nan
+    rgb = np.arange(105, dtype=np.uint8).reshape(5, 7, 3)
+    expected = [
+        ((u - 3.0) * depth[v, u] / 2.0, (v - 2.0) * depth[v, u] / 4.0, depth[v, u], *rgb[v, u])
+        for v in range(0, 5, 2) for u in range(0, 7, 2) if np.isfinite(depth[v, u])
+    ]
+    xyz, colour = frames.depth_to_points(depth, rgb, camera, stride=2)
+    np.testing.assert_allclose(np.hstack([xyz, colour]), expected, rtol=1e-6)
 
 
 def test_mailbox_is_latest_wins_without_backlog() -> None:
