@@ -6,6 +6,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from ruamel.yaml import YAML
@@ -163,6 +164,12 @@ def test_derived_outputs() -> None:
     colours = frames.colorize_depth(depth, 0.1, 100.0)
     assert colours.shape == (2, 2, 3) and colours.dtype == np.uint8
     assert colours[0, 1].tolist() == [0, 0, 0] and colours[0, 0].any()
+    # turbo levels (RGB order) 255 (min_depth and nearer) .. 1 (max_depth and farther); NaN, -inf black
+    turbo = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_TURBO)[:, 0, ::-1]
+    depths = np.array([[np.nan, -np.inf, -3.0, 2.0, 6.0, 10.0, 51.0, 100.0, 100.5, np.inf]], np.float32)
+    levels = np.array([0, 0, 255, 255, 245, 234, 128, 1, 1, 1])  # 255 - 254 * (d - 2) / 98, rounded
+    expected = turbo[levels] * (levels > 0)[:, None]
+    np.testing.assert_array_equal(frames.colorize_depth(depths, 2.0, 100.0)[0], expected)
     camera = CameraModel.pinhole(2, 2, fx=1.0, fy=1.0, cx=0.0, cy=0.0)
     rgb = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     xyz, colour = frames.depth_to_points(depth, rgb, camera, stride=1)
