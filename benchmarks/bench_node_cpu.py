@@ -6,8 +6,9 @@ those on by default) and subscribed by a second node here (raw subscriptions: th
 deserialize). The network forward is replaced by a stand-in (``pred = sparse + 5``, confidence
 0.7), timed on its own and subtracted, so the figure is the node's overhead: convert, project, the
 completer's pre/post-processing, mask, build and publish, with the node's allocator settings
-(``keep_freed_memory``). Wall time is printed beside it; on a
-busy machine wall is about CPU x load / cores.
+(``keep_freed_memory``). The thread CPU of each step is printed below it (the node's functions
+and each publisher's ``publish``, wrapped here). Wall time is printed beside it; on a busy
+machine wall is about CPU x load / cores.
 
 Usage: source scripts/env.sh && PYTHONPATH=.:$PYTHONPATH python benchmarks/bench_node_cpu.py
        [--frames 20] [--default-outputs]
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import rclpy
@@ -34,6 +36,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_node_overhead as frame_source  # noqa: E402 - the same synthetic frame and outputs
 
+from nlspn_ros import frame as frames  # noqa: E402
 from nlspn_ros.allocator import keep_freed_memory  # noqa: E402
 from nlspn_ros.pairing import Pair  # noqa: E402
 from nlspn_ros.ros.node import NLSPNNode  # noqa: E402
@@ -74,15 +77,26 @@ def main() -> int:
     stand_in = StandInForward()
     node.completer.model = stand_in
     node._default_prop_time = None  # the stand-in has no propagation steps
-    publish_cpu: list[float] = []
-    publish = node._publish
+    stages: dict[str, list[float]] = defaultdict(list)  # thread CPU ms of each step, every frame
 
-    def timed_publish(*a) -> None:
-        start = time.thread_time()
-        publish(*a)
-        publish_cpu.append((time.thread_time() - start) * 1e3)
+    def timed(owner, name: str, label: str) -> None:
+        original = getattr(owner, name)
 
-    node._publish = timed_publish
+        def wrapper(*a, **kw):
+            start = time.thread_time()
+            result = original(*a, **kw)
+            stages[label].append((time.thread_time() - start) * 1e3)
+            return result
+
+        setattr(owner, name, wrapper)
+
+    timed(node, "_publish", "build + publish, in all (derived outputs, messages, rclpy publish)")
+    for name in ("prepare_inputs", "project", "mask_depth", "depth_to_millimetres", "colorize_depth",
+                 "depth_to_points"):
+        timed(frames, name, name)
+    timed(node.completer, "complete", "completer (incl. stand-in forward)")
+    for key, publisher in node.pub.items():
+        timed(publisher, "publish", f"rclpy publish {key}")
     sink = Node("bench_node_cpu_sink")
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
     received: set[str] = set()
@@ -110,7 +124,9 @@ def main() -> int:
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, 1216x352, 120k points, "
               f"{outputs} ({len(received)} topics received), {args.frames} frames")
         print(f"node overhead, thread CPU: median {statistics.median(cpu):.1f} ms (target <= 10 ms)")
-        print(f"  of which build + publish: median {statistics.median(publish_cpu[2:]):.1f} ms")
+        print(f"  stand-in forward (subtracted): median {statistics.median(stand_in.cpu_ms[2:]):.2f} ms")
+        for label, samples in stages.items():
+            print(f"  {label}: median {statistics.median(samples[2:]):.2f} ms")
         print(f"node overhead, wall (incl. the stand-in forward): median {statistics.median(wall):.1f} ms")
         return 0
     finally:
