@@ -145,6 +145,13 @@ def _row(matrix: np.ndarray, index: int, xyz: np.ndarray) -> np.ndarray:
     return values
 
 
+def _near_image(u: np.ndarray, v: np.ndarray, camera: CameraModel) -> np.ndarray:
+    """Mask of ``u + 0.5``, ``v + 0.5`` inside the image or within BORDER_TOLERANCE of its border
+    (those are decided exactly in :func:`_pixel_indices`); False for NaN."""
+    low, tolerance = -BORDER_TOLERANCE, BORDER_TOLERANCE
+    return (u > low) & (u < camera.width + tolerance) & (v > low) & (v < camera.height + tolerance)
+
+
 def _affine(row: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``row @ [x, y, z, 1]`` elementwise, for the gathered columns of the points kept."""
     with np.errstate(over="ignore"):  # an overflow gives inf: counted as outside the image
@@ -241,7 +248,6 @@ def project_points(
     if non_finite:
         too_near &= finite  # -Inf
     too_near_count = int(np.count_nonzero(too_near))
-    low = -BORDER_TOLERANCE
     if camera.rectified:
         # Pixel coordinates of every point (meaningless where the depth is out of range: masked
         # below), then one index pass; cheaper than gathering the points in range first.
@@ -250,7 +256,7 @@ def project_points(
         # Points clearly outside go now; those within BORDER_TOLERANCE of the image border stay
         # for the exact test in _pixel_indices.
         kept_count = int(np.count_nonzero(in_range))
-        in_range &= (u > low) & (u < width + BORDER_TOLERANCE) & (v > low) & (v < height + BORDER_TOLERANCE)
+        in_range &= _near_image(u, v, camera)
         candidates = near_image = np.flatnonzero(in_range)
         u, v = u[candidates], v[candidates]
     else:
@@ -261,9 +267,7 @@ def project_points(
         x, y, z = xyz[:, 0][kept], xyz[:, 1][kept], xyz[:, 2][kept]
         depth = depth[kept]
         u, v = _pixels(_affine(matrix32[0], x, y, z), _affine(matrix32[1], x, y, z), depth, camera)
-        near_image = np.flatnonzero(
-            (u > low) & (u < width + BORDER_TOLERANCE) & (v > low) & (v < height + BORDER_TOLERANCE)
-        )
+        near_image = np.flatnonzero(_near_image(u, v, camera))
         candidates = kept[near_image]
         u, v = u[near_image], v[near_image]
     too_far_count = count - non_finite - too_near_count - kept_count
