@@ -6,9 +6,8 @@ affinities do not change between iterations, so one propagation step is a fixed 
 map: row ``p`` holds the four bilinear corner weights (times the affinity) of each tap, plus
 the reference weight of ``p`` itself. The plan builds that matrix once, in CSR form with a
 fixed number of entries per row (corners outside the image get weight 0), and an
-iteration is one sparse matrix-vector product. ``SparseMatVec`` gives one step the gradients
-w.r.t. the input and the matrix values; ``PlanPropagation`` runs all the iterations as one
-autograd node, whose backward gets the matrix gradient of every iteration in a single
+iteration is one sparse matrix-vector product. ``PlanPropagation`` runs all the iterations
+as one autograd node, whose backward gets the matrix gradient of every iteration in a single
 sampled matrix product instead of one gather per iteration, and the gradient w.r.t. each
 iteration's input from the transposed matrix (built once by one sort) instead of a scatter-add.
 """
@@ -18,30 +17,6 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-
-
-class SparseMatVec(torch.autograd.Function):
-    """``y = A x`` for a CSR matrix with ``per_row`` entries per row, differentiable in
-    ``values`` (the matrix entries, row-major) and ``x``."""
-
-    @staticmethod
-    def forward(ctx, values: torch.Tensor, x: torch.Tensor, matrix: torch.Tensor, col: torch.Tensor,
-                per_row: int) -> torch.Tensor:
-        ctx.save_for_backward(values, x, col)
-        ctx.per_row = per_row
-        return matrix @ x
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        values, x, col = ctx.saved_tensors
-        rows, per_row = grad_out.shape[0], ctx.per_row
-        grad_values = grad_x = None
-        if ctx.needs_input_grad[0]:
-            grad_values = (grad_out.view(rows, 1) * x.index_select(0, col).view(rows, per_row)).reshape(-1)
-        if ctx.needs_input_grad[1]:
-            contributions = (values.view(rows, per_row) * grad_out.view(rows, 1)).reshape(-1)
-            grad_x = torch.zeros_like(x).index_add_(0, col, contributions)
-        return grad_values, grad_x, None, None, None
 
 
 class PlanPropagation(torch.autograd.Function):
@@ -111,6 +86,12 @@ class PlanPropagation(torch.autograd.Function):
 PAD_BEFORE, PAD_AFTER = 1, 2
 
 
+def corner_steps(padded_width: int) -> tuple[int, int, int, int]:
+    """Column steps from a top-left corner to the four bilinear corners in the flattened padded
+    image: top-left, top-right, bottom-left, bottom-right."""
+    return (0, 1, padded_width, padded_width + 1)
+
+
 def bilinear_corners(offset_y: torch.Tensor, offset_x: torch.Tensor, height: int, width: int,
                      tap_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Corners of bilinear sampling at ``pixel + offset``; inputs (B, H, W, T), pixel-major.
@@ -137,7 +118,7 @@ def bilinear_corners(offset_y: torch.Tensor, offset_x: torch.Tensor, height: int
     cols = torch.arange(width, dtype=torch.int32, device=device).view(1, 1, width, 1) + PAD_BEFORE
     top_left = (fy.int() + rows) * padded_width + (fx.int() + cols)
     # Corner-major within a pixel's row, (B, H, W, 4, T): every write below is a contiguous run.
-    corner_step = torch.tensor([0, 1, padded_width, padded_width + 1], dtype=torch.int32, device=device)
+    corner_step = torch.tensor(corner_steps(padded_width), dtype=torch.int32, device=device)
     index = top_left.unsqueeze(-2) + corner_step.view(4, 1)
     hy = 1.0 - ly
     hx = 1.0 - lx
@@ -171,7 +152,8 @@ def bilinear_sample(image: torch.Tensor, offset_y: torch.Tensor, offset_x: torch
 
 class SamplingPlan:
     """A fixed linear map of (B, 1, H, W) images, built from (B, T, H, W) tap offsets:
-    ``apply(feat)`` = ``sum_t w_t(p) * bilinear(feat, q_t(p)) + w_ref(p) * feat(p)``."""
+    ``feat -> sum_t w_t(p) * bilinear(feat, q_t(p)) + w_ref(p) * feat(p)``, applied ``steps``
+    times by :meth:`propagate`."""
 
     def __init__(self, col: torch.Tensor, values: torch.Tensor, ref_weight: torch.Tensor | None,
                  shape: tuple[int, int, int, int]) -> None:
@@ -241,7 +223,7 @@ class SamplingPlan:
             entries = top_left.numel()
             crows = [
                 crow_top_left[(positions - step).clamp(min=0)] + corner * entries
-                for corner, step in enumerate((0, 1, padded_width, padded_width + 1))  # bilinear_corners'
+                for corner, step in enumerate(corner_steps(padded_width))
             ]
             crow = torch.cat([c[:-1] for c in crows[:-1]] + [crows[-1]]).int()
             pixel = torch.div(order, self.taps, rounding_mode="floor").int()
@@ -264,12 +246,3 @@ class SamplingPlan:
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             return PlanPropagation.apply(self.values, self.ref_weight, feat, fixed,
                                          None if keep is None else keep.detach(), self, steps)
-
-    def apply(self, feat: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) -> (B, 1, H, W)."""
-        padded = F.pad(feat, (PAD_BEFORE, PAD_AFTER, PAD_BEFORE, PAD_AFTER))
-        out = SparseMatVec.apply(self.values, padded.reshape(-1), self.matrix(), self.col, self.per_row)
-        out = out.view(self.batch, 1, self.height, self.width)
-        if self.ref_weight is not None:
-            out = torch.addcmul(out, self.ref_weight, feat)
-        return out
