@@ -19,7 +19,7 @@ import time
 import torch
 
 from benchmarks.reference_propagation import propagate as port_propagate
-from nlspn_ros.model.sampling import SamplingPlan
+from nlspn_ros.model.sampling import propagate
 
 SIZES = ((240, 1216), (228, 304))
 BATCHES = (1, 4)
@@ -47,21 +47,22 @@ def make_inputs(batch: int, height: int, width: int, kernel: int = 3, seed: int 
 
 def plan_propagate(feat: torch.Tensor, offset: torch.Tensor, aff: torch.Tensor, prop_time: int,
                    fix: torch.Tensor | None = None) -> torch.Tensor:
-    """Ours on official layouts: build the plan once, then ``prop_time`` cheap iterations."""
+    """Ours on official layouts (as the model calls it): the plan is built once inside, then
+    ``prop_time`` cheap iterations."""
     batch, taps, height, width = aff.shape
     kernel, centre = int(round(taps ** 0.5)), taps // 2
     half = (kernel - 1) // 2
-    keep = [t for t in range(taps) if t != centre]
-    grid = torch.tensor([(t // kernel - half, t % kernel - half) for t in keep], dtype=feat.dtype,
-                        device=feat.device).view(1, taps - 1, 2, 1, 1)
-    taps_offset = offset.view(batch, taps, 2, height, width)[:, keep] + grid
-    plan = SamplingPlan.build(taps_offset[:, :, 0], taps_offset[:, :, 1], aff[:, keep],
-                              aff[:, centre:centre + 1])
+    grid = torch.tensor([(t // kernel - half, t % kernel - half) for t in range(taps) if t != centre],
+                        dtype=feat.dtype, device=feat.device)
+    offset = offset.view(batch, taps, 2, height, width)
+    taps_offset = torch.cat((offset[:, :centre], offset[:, centre + 1:]), dim=1)
+    tap_weight = torch.cat((aff[:, :centre], aff[:, centre + 1:]), dim=1)
     keep = fixed = None
     if fix is not None:
         mask = (fix > 0).to(fix.dtype)
         keep, fixed = 1.0 - mask, mask * fix
-    return plan.propagate(feat, prop_time, keep, fixed)[-1]
+    return propagate(taps_offset[:, :, 0], taps_offset[:, :, 1], tap_weight, aff[:, centre:centre + 1], feat,
+                     prop_time, keep, fixed, tap_shift=grid)[-1]
 
 
 def _sync(device: str) -> None:

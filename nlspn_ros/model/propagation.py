@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .config import NLSPNConfig
-from .sampling import SamplingPlan, bilinear_sample
+from .sampling import bilinear_sample, propagate
 
 
 class NLSPNPropagation(nn.Module):
@@ -86,15 +86,9 @@ class NLSPNPropagation(nn.Module):
         aff_ref = 1.0 - aff.sum(dim=1, keepdim=True)
         return offset, aff, aff_ref
 
-    def plan(self, offset: torch.Tensor, aff: torch.Tensor, aff_ref: torch.Tensor) -> SamplingPlan:
-        grid = self.neighbor_grid(offset.device, offset.dtype).view(1, self.num, 2, 1, 1)
-        taps = offset + grid
-        return SamplingPlan.build(taps[:, :, 0], taps[:, :, 1], aff, aff_ref)
-
     def forward(self, feat_init: torch.Tensor, guidance: torch.Tensor, confidence: torch.Tensor | None = None,
                 feat_fix: torch.Tensor | None = None) -> dict[str, object]:
         offset, aff, aff_ref = self.offset_affinity(guidance, confidence)
-        plan = self.plan(offset, aff, aff_ref) if self.prop_time > 0 else None
 
         if self.preserve_input:
             if feat_fix is None or feat_fix.shape != feat_init.shape:
@@ -103,7 +97,9 @@ class NLSPNPropagation(nn.Module):
             keep, fixed = 1.0 - mask_fix, mask_fix * feat_fix
         else:
             keep = fixed = None
-        feats = [] if plan is None else list(plan.propagate(feat_init, self.prop_time, keep, fixed).unbind(0))
+        grid = self.neighbor_grid(offset.device, offset.dtype)
+        feats = list(propagate(offset[:, :, 0], offset[:, :, 1], aff, aff_ref, feat_init, self.prop_time,
+                               keep, fixed, tap_shift=grid).unbind(0))
         return {
             "pred": feats[-1] if feats else feat_init,
             "pred_inter": feats,

@@ -1,15 +1,19 @@
-"""Bilinear sampling at fractional positions as a precomputed sparse matrix ("sampling plan").
+"""Non-local propagation as a fixed sparse linear map, built once ("sampling plan").
 
 The official NLSPN samples every neighbour with a modulated deformable convolution
 (bilinear, zero outside the image) in each of its ``prop_time`` iterations. Positions and
 affinities do not change between iterations, so one propagation step is a fixed linear
-map: row ``p`` holds the four bilinear corner weights (times the affinity) of each tap, plus
-the reference weight of ``p`` itself. The plan builds that matrix once, in CSR form with a
-fixed number of entries per row (corners outside the image get weight 0), and an
-iteration is one sparse matrix-vector product. ``PlanPropagation`` runs all the iterations
-as one autograd node, whose backward gets the matrix gradient of every iteration in a single
-sampled matrix product instead of one gather per iteration, and the gradient w.r.t. each
-iteration's input from the transposed matrix (built once by one sort) instead of a scatter-add.
+map: row ``p`` holds the four bilinear corner weights (times the affinity) of each tap; the
+reference weight of ``p`` itself is applied beside it. The plan builds that matrix once, in
+CSR form with a fixed number of entries per row (corners outside the image land in a zero
+border), and an iteration is one sparse matrix-vector product.
+
+``NonLocalPropagation`` is one autograd node for the set-up and all the iterations. Its
+backward gets the matrix gradient of every iteration in one sampled matrix product, the
+gradient w.r.t. each iteration's input from the transposed matrix (built once, one row per
+image column, by a counting sort of the top-left corners), and the gradients w.r.t. the
+offsets and tap weights in closed form from the bilinear weights, so the set-up records no
+autograd graph of its own.
 """
 from __future__ import annotations
 
@@ -17,69 +21,6 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-
-
-class PlanPropagation(torch.autograd.Function):
-    """All ``steps`` iterations ``x = keep * y + fixed`` (when ``keep`` is given, else ``x = y``),
-    ``y = A pad(x) + ref * x``, starting from ``y = feat``; returns every ``y`` (steps, B, 1, H, W).
-
-    Differentiable in ``values``, ``ref_weight``, ``feat`` and ``fixed``; ``keep`` is a constant.
-    """
-
-    @staticmethod
-    def forward(ctx, values: torch.Tensor, ref_weight: torch.Tensor | None, feat: torch.Tensor,
-                fixed: torch.Tensor | None, keep: torch.Tensor | None, plan: SamplingPlan,
-                steps: int) -> torch.Tensor:
-        matrix = plan.matrix()
-        inputs, outputs = [], []
-        for _ in range(steps):
-            if keep is not None:
-                feat = torch.addcmul(fixed, keep, feat) if fixed is not None else keep * feat
-            padded = F.pad(feat, (PAD_BEFORE, PAD_AFTER, PAD_BEFORE, PAD_AFTER))
-            inputs.append(padded.reshape(-1))
-            out = (matrix @ padded.reshape(-1)).view_as(feat)
-            if ref_weight is not None:
-                out = torch.addcmul(out, ref_weight, feat)
-            outputs.append(out)
-            feat = out
-        ctx.save_for_backward(values, ref_weight, keep, torch.stack(inputs))
-        ctx.plan = plan
-        return torch.stack(outputs)
-
-    @staticmethod
-    def backward(ctx, grad_outputs: torch.Tensor):
-        values, ref_weight, keep, inputs = ctx.saved_tensors
-        plan = ctx.plan
-        steps = grad_outputs.shape[0]
-        rows = plan.batch * plan.height * plan.width
-        grad_ref = torch.zeros_like(ref_weight) if ref_weight is not None else None
-        grad_fixed = torch.zeros_like(grad_outputs[0]) if ctx.needs_input_grad[3] else None
-        grad_steps = grad_outputs.new_empty(steps, rows)  # row i: the gradient w.r.t. y_i
-        grad_feat = torch.zeros_like(grad_outputs[0])
-        pad = PAD_BEFORE + PAD_AFTER
-        padded_shape = (plan.batch, 1, plan.height + pad, plan.width + pad)
-        transposed = plan.transposed_matrix()  # A^T in 4 blocks: an SpMV instead of a scatter-add
-        for i in reversed(range(steps)):
-            grad_y = grad_outputs[i] + grad_feat
-            grad_steps[i] = grad_y.reshape(-1)
-            padded_x = inputs[i].view(padded_shape)
-            x = padded_x[..., PAD_BEFORE:PAD_BEFORE + plan.height, PAD_BEFORE:PAD_BEFORE + plan.width]
-            grad_x = (transposed @ grad_y.reshape(-1)).view(4, -1).sum(0).view(padded_shape)
-            grad_x = grad_x[..., PAD_BEFORE:PAD_BEFORE + plan.height, PAD_BEFORE:PAD_BEFORE + plan.width]
-            if ref_weight is not None:
-                grad_ref.addcmul_(grad_y, x)
-                grad_x = torch.addcmul(grad_x, ref_weight, grad_y)
-            if grad_fixed is not None:
-                grad_fixed += grad_x
-            grad_feat = keep * grad_x if keep is not None else grad_x
-        grad_values = None
-        if ctx.needs_input_grad[0]:
-            pattern = plan.matrix()
-            grad_values = torch.sparse.sampled_addmm(pattern, grad_steps.t(), inputs, beta=0.0).values()
-        if grad_ref is not None and not ctx.needs_input_grad[1]:
-            grad_ref = None
-        return grad_values, grad_ref, grad_feat, grad_fixed, None, None, None
-
 
 # Zero border around the image in the plan's column space: one pixel before, two after, so
 # that every corner of a position clamped to [-1, H] x [-1, W] falls inside the padded image.
@@ -92,41 +33,257 @@ def corner_steps(padded_width: int) -> tuple[int, int, int, int]:
     return (0, 1, padded_width, padded_width + 1)
 
 
-def bilinear_corners(offset_y: torch.Tensor, offset_x: torch.Tensor, height: int, width: int,
-                     tap_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Corners of bilinear sampling at ``pixel + offset``; inputs (B, H, W, T), pixel-major.
+def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
 
-    Returns int32 ``index`` (B, H, W, 4, T) into the flattened *padded* image ((H + 3) x (W + 3),
-    see ``PAD_BEFORE``/``PAD_AFTER``) and the matching ``weight`` (B, H, W, 4, T), corners in
-    the order top-left, top-right, bottom-left, bottom-right, times ``tap_weight`` if given.
-    Positions are first clamped to one pixel outside the image, where the padding is zero:
-    outside samples read zeros and get no gradient, as in the deformable convolution. The
-    fractional part comes from the offset alone, so float32 keeps its precision however wide
-    the image.
+
+def _pixel_major(tensor: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, W) -> contiguous (B, H, W, T): the taps of one pixel (one matrix row) together."""
+    return tensor.permute(0, 2, 3, 1).contiguous()
+
+
+class SamplingPlan:
+    """The taps of every pixel as a sparse matrix: ``feat -> sum_t w_t(p) * bilinear(feat, p + o_t(p))``.
+
+    Built without autograd from (B, T, H, W) offsets ``o_t = (offset_y, offset_x)`` and tap
+    weights ``w_t``. Positions are first clamped to one pixel outside the image, where the
+    padding is zero: outside samples read zeros and get no gradient, as in the deformable
+    convolution. The fractional part comes from the offset alone, so float32 keeps its
+    precision however wide the image. ``tap_shift`` (T, 2) adds a constant (dy, dx) to each
+    tap's offsets (the kernel grid). With ``for_gradient`` the plan keeps what
+    :meth:`input_gradients` needs.
     """
-    device, dtype = offset_y.device, offset_y.dtype
-    ys = torch.arange(height, dtype=dtype, device=device).view(1, height, 1, 1)
-    xs = torch.arange(width, dtype=dtype, device=device).view(1, 1, width, 1)
-    offset_y = torch.clamp(offset_y, min=-1.0 - ys, max=height - ys)
-    offset_x = torch.clamp(offset_x, min=-1.0 - xs, max=width - xs)
-    fy = torch.floor(offset_y)
-    fx = torch.floor(offset_x)
-    ly = offset_y - fy
-    lx = offset_x - fx
-    padded_width = width + PAD_BEFORE + PAD_AFTER
-    rows = torch.arange(height, dtype=torch.int32, device=device).view(1, height, 1, 1) + PAD_BEFORE
-    cols = torch.arange(width, dtype=torch.int32, device=device).view(1, 1, width, 1) + PAD_BEFORE
-    top_left = (fy.int() + rows) * padded_width + (fx.int() + cols)
-    # Corner-major within a pixel's row, (B, H, W, 4, T): every write below is a contiguous run.
-    corner_step = torch.tensor(corner_steps(padded_width), dtype=torch.int32, device=device)
-    index = top_left.unsqueeze(-2) + corner_step.view(4, 1)
-    hy = 1.0 - ly
-    hx = 1.0 - lx
-    if tap_weight is not None:
-        hy = hy * tap_weight
-        ly = ly * tap_weight
-    weight = torch.stack((hy * hx, hy * lx, ly * hx, ly * lx), dim=-2)
-    return index, weight
+
+    def __init__(self, offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor,
+                 for_gradient: bool = False, tap_shift: torch.Tensor | None = None) -> None:
+        batch, taps, height, width = offset_y.shape
+        pad = PAD_BEFORE + PAD_AFTER
+        if batch * (height + pad) * (width + pad) * taps * 4 >= 2 ** 31:
+            raise ValueError(f"image batch too large for one sampling plan: {tuple(offset_y.shape)}")
+        self.batch, self.taps, self.height, self.width = batch, taps, height, width
+        self.padded_width = width + pad
+        self.columns = batch * (height + pad) * self.padded_width
+        self.rows = batch * height * width
+        self.inside: list[torch.Tensor] = []  # per axis, where the position was not clamped
+        with torch.no_grad():
+            whole_y, self.frac_y = self._split(offset_y, tap_shift, 0, for_gradient)
+            whole_x, self.frac_x = self._split(offset_x, tap_shift, 1, for_gradient)
+            self.tap_weight = _pixel_major(tap_weight)
+            self.top_left = self._top_left(whole_y, whole_x)  # (B, H, W, T) int32
+            # Corner-major within a pixel's row, (B, H, W, 4, T), corners (iy, ix) = (0, 0), (0, 1),
+            # (1, 0), (1, 1): every write is a run of T.
+            corner_step = torch.tensor(corner_steps(self.padded_width), dtype=torch.int32,
+                                       device=whole_y.device)
+            self.col = (self.top_left.unsqueeze(-2) + corner_step.view(4, 1)).view(-1)
+            self.values = self._corner_weights().view(-1)
+        self._matrix: torch.Tensor | None = None
+        self._transposed: torch.Tensor | None = None
+
+    def _split(self, offset: torch.Tensor, tap_shift: torch.Tensor | None, axis: int, for_gradient: bool
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole (int32) and fractional parts of the clamped offsets along ``axis``, pixel-major."""
+        size = (self.height, self.width)[axis]
+        shape = (1, size, 1, 1) if axis == 0 else (1, 1, size, 1)
+        pixel = torch.arange(size, dtype=offset.dtype, device=offset.device).view(shape)
+        position = offset.new_empty(self.batch, self.height, self.width, self.taps)
+        if tap_shift is None:
+            position.copy_(offset.permute(0, 2, 3, 1))
+        else:
+            torch.add(offset.permute(0, 2, 3, 1), tap_shift[:, axis], out=position)
+        low, high = -1.0 - pixel, size - pixel
+        if for_gradient:
+            self.inside.append((position >= low) & (position <= high))
+        torch.clamp(position, low, high, out=position)
+        whole = torch.floor(position)
+        return whole.to(torch.int32), position.sub_(whole)
+
+    def _top_left(self, whole_y: torch.Tensor, whole_x: torch.Tensor) -> torch.Tensor:
+        """Columns of the top-left corners in the flattened, zero-padded batch."""
+        device = whole_y.device
+        top_left = whole_y.mul_(self.padded_width).add_(whole_x)
+        rows = torch.arange(self.height, dtype=torch.int32, device=device).view(1, -1, 1, 1) + PAD_BEFORE
+        cols = torch.arange(self.width, dtype=torch.int32, device=device).view(1, 1, -1, 1) + PAD_BEFORE
+        top_left += rows * self.padded_width + cols
+        if self.batch > 1:
+            image = self.columns // self.batch
+            top_left += torch.arange(self.batch, dtype=torch.int32, device=device).view(-1, 1, 1, 1) * image
+        return top_left
+
+    def _corner_weights(self) -> torch.Tensor:
+        """(B, H, W, 2, 2, T) bilinear weights times the tap weight, corners (iy, ix)."""
+        shape = (self.batch, self.height, self.width)
+        weight_y = self.frac_y.new_empty(*shape, 2, self.taps)
+        torch.mul(self.frac_y, self.tap_weight, out=weight_y[..., 1, :])
+        torch.sub(self.tap_weight, weight_y[..., 1, :], out=weight_y[..., 0, :])
+        values = self.frac_y.new_empty(*shape, 2, 2, self.taps)
+        torch.mul(weight_y, self.frac_x.unsqueeze(-2), out=values[..., 1, :])
+        torch.sub(weight_y, values[..., 1, :], out=values[..., 0, :])
+        return values
+
+    def interior(self, padded: torch.Tensor) -> torch.Tensor:
+        """The (B, 1, H, W) image inside a flat vector of the zero-padded column space."""
+        padded = padded.view(self.batch, 1, self.height + PAD_BEFORE + PAD_AFTER, self.padded_width)
+        return padded[..., PAD_BEFORE:PAD_BEFORE + self.height, PAD_BEFORE:PAD_BEFORE + self.width]
+
+    def matrix(self) -> torch.Tensor:
+        """The (B*H*W) x (padded columns) CSR matrix of the taps, built on first use."""
+        if self._matrix is None:
+            per_row = 4 * self.taps
+            crow = torch.arange(0, self.rows * per_row + 1, per_row, dtype=torch.int32,
+                                device=self.col.device)
+            self._matrix = _csr(crow, self.col, self.values, (self.rows, self.columns))
+        return self._matrix
+
+    def transposed_matrix(self) -> torch.Tensor:
+        """The transpose of :meth:`matrix`, (padded columns) x (B*H*W) CSR, built on first use.
+
+        One row per image column, holding every (pixel, tap, corner) that reads it: an SpMV
+        instead of a scatter-add, with rows as long as the forward's (short rows cost MKL more
+        than their entries). A counting sort of the top-left corners serves all four corners:
+        corner ``c`` of a tap lands at its top-left column plus a fixed step, so row ``j``
+        holds, corner after corner, the taps whose top-left column is ``j - step_c``.
+        """
+        if self._transposed is None:
+            device = self.col.device
+            top_left = self.top_left.view(-1)  # entry e = pixel * taps + tap
+            keys, order = torch.sort(top_left)
+            keys = keys.long()  # torch.gather of int32 values by an int64 index: the fast pairing here
+            counts = torch.bincount(top_left, minlength=self.columns)
+            steps = corner_steps(self.padded_width)
+            # shifted[c][j] = counts[j - step_c]: how many entries row j gets from corner c
+            shifted = [F.pad(counts, (step, 0))[: self.columns] for step in steps]
+            crow = torch.zeros(self.columns + 1, dtype=torch.int64, device=device)
+            torch.cumsum(sum(shifted), 0, out=crow[1:])
+            # Sorted entry s (top-left key k) goes, for corner c, to s + row_start_c[k + step_c]
+            # - group_start[k]: its row's start past the corners before c, plus its rank in its group.
+            group_start = torch.cumsum(counts, 0) - counts
+            position = torch.arange(keys.numel(), device=device)
+            pixel = torch.div(order, self.taps, rounding_mode="trunc")
+            source = order.add_(pixel, alpha=3 * self.taps)  # corner 0 of the entry in self.values
+            col = torch.empty(4 * keys.numel(), dtype=torch.int32, device=device)
+            values = torch.empty(4 * keys.numel(), dtype=self.values.dtype, device=device)
+            pixel = pixel.int()
+            row_start = crow[:-1].clone()
+            for corner, step in enumerate(steps):
+                shift = (row_start[step:] - group_start[: self.columns - step]).int()
+                dest = torch.gather(shift, 0, keys).long().add_(position)
+                col.index_copy_(0, dest, pixel)
+                values.index_copy_(0, dest, torch.gather(self.values, 0, source))
+                source += self.taps
+                row_start += shifted[corner]
+            self._transposed = _csr(crow.int(), col, values, (self.columns, self.rows))
+        return self._transposed
+
+    def input_gradients(self, grad_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gradients w.r.t. ``offset_y``, ``offset_x`` and ``tap_weight`` (B, T, H, W) from the
+        gradient of the matrix entries, in closed form (needs ``for_gradient``)."""
+        grad = grad_values.view(self.batch, self.height, self.width, 2, 2, self.taps)  # (iy, ix) corners
+        left = grad[..., 0, :]
+        step_x = grad[..., 1, :] - left  # right minus left, for the top and the bottom row
+        rows = torch.addcmul(left, step_x, self.frac_x.unsqueeze(-2))  # top and bottom, interpolated in x
+        step_y = rows[..., 1, :] - rows[..., 0, :]
+        grad_weight = torch.addcmul(rows[..., 0, :], step_y, self.frac_y)
+        grad_y = step_y.mul_(self.tap_weight).mul_(self.inside[0])
+        grad_x = torch.lerp(step_x[..., 0, :], step_x[..., 1, :], self.frac_y)
+        grad_x = grad_x.mul_(self.tap_weight).mul_(self.inside[1])
+
+        def official_layout(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.permute(0, 3, 1, 2)
+
+        return official_layout(grad_y), official_layout(grad_x), official_layout(grad_weight)
+
+
+class NonLocalPropagation(torch.autograd.Function):
+    """``steps`` iterations ``x = keep * y + fixed`` (when ``keep`` is given, else ``x = y``),
+    ``y = A pad(x) + ref * x``, starting from ``y = feat``, with ``A`` the :class:`SamplingPlan`
+    of ``(offset_y, offset_x, tap_weight)``; returns every ``y`` (steps, B, 1, H, W).
+
+    Differentiable in the offsets, ``tap_weight``, ``ref_weight``, ``feat`` and ``fixed``;
+    ``keep`` is a constant.
+    """
+
+    @staticmethod
+    def forward(ctx, offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor,
+                ref_weight: torch.Tensor, feat: torch.Tensor, fixed: torch.Tensor | None,
+                keep: torch.Tensor | None, steps: int, tap_shift: torch.Tensor | None) -> torch.Tensor:
+        plan_gradient = any(ctx.needs_input_grad[:3])
+        plan = SamplingPlan(offset_y, offset_x, tap_weight, for_gradient=plan_gradient, tap_shift=tap_shift)
+        matrix = plan.matrix()
+        saving = any(ctx.needs_input_grad)
+        # Every iteration's input in the zero-padded column space, written in place (the border
+        # stays zero); all of them are kept for the backward, else two alternate.
+        inputs = feat.new_zeros(steps if saving else min(steps, 2), plan.columns)
+        outputs = feat.new_empty(steps, *feat.shape)
+        for i in range(steps):
+            padded = inputs[i % inputs.shape[0]]
+            x = plan.interior(padded)
+            if keep is not None:
+                torch.addcmul(fixed, keep, feat, out=x)
+            else:
+                x.copy_(feat)
+            feat = torch.addcmul((matrix @ padded).view_as(feat), ref_weight, x, out=outputs[i])
+        ctx.plan_gradient = plan_gradient
+        if saving:
+            ctx.save_for_backward(ref_weight, keep, inputs)
+            ctx.plan = plan
+        return outputs
+
+    @staticmethod
+    def backward(ctx, grad_outputs: torch.Tensor):
+        ref_weight, keep, inputs = ctx.saved_tensors
+        plan = ctx.plan
+        steps = grad_outputs.shape[0]
+        grad_ref = torch.zeros_like(ref_weight)
+        grad_fixed = torch.zeros_like(grad_outputs[0]) if ctx.needs_input_grad[5] else None
+        grad_steps = grad_outputs.new_empty(steps, plan.rows)  # row i: the gradient w.r.t. y_i
+        grad_feat = torch.zeros_like(grad_outputs[0])
+        transposed = plan.transposed_matrix()
+        for i in reversed(range(steps)):
+            grad_y = torch.add(grad_outputs[i], grad_feat, out=grad_steps[i].view_as(grad_feat))
+            grad_x = plan.interior(transposed @ grad_steps[i])
+            grad_ref.addcmul_(grad_y, plan.interior(inputs[i]))
+            grad_x = torch.addcmul(grad_x, ref_weight, grad_y)
+            if grad_fixed is not None:
+                grad_fixed += grad_x
+            grad_feat = keep * grad_x if keep is not None else grad_x
+        grad_offset_y = grad_offset_x = grad_tap = None
+        if ctx.plan_gradient:
+            # sampled_addmm wants both factors with the step axis innermost; its vectorized dot
+            # products are ~1.6x slower with a remainder, so the axis is zero-padded to 8k.
+            depth = -(-steps // 8) * 8
+            grad_values = torch.sparse.sampled_addmm(plan.matrix(), _transpose(grad_steps, depth),
+                                                     _transpose(inputs, depth).t(), beta=0.0).values()
+            grad_offset_y, grad_offset_x, grad_tap = plan.input_gradients(grad_values)
+        return (grad_offset_y, grad_offset_x, grad_tap, grad_ref if ctx.needs_input_grad[3] else None,
+                grad_feat, grad_fixed, None, None, None)
+
+
+def _transpose(matrix: torch.Tensor, depth: int, block: int = 16384) -> torch.Tensor:
+    """(S, N) -> contiguous (N, depth), zero beyond column S; in blocks of columns that stay in
+    cache (a one-shot ``.t().contiguous()`` of such a long, flat matrix is ~4x slower here)."""
+    steps, count = matrix.shape
+    out = matrix.new_zeros(count, depth) if depth > steps else matrix.new_empty(count, depth)
+    for start in range(0, count, block):
+        out[start:start + block, :steps] = matrix[:, start:start + block].t()
+    return out
+
+
+def propagate(offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor,
+              ref_weight: torch.Tensor, feat: torch.Tensor, steps: int, keep: torch.Tensor | None = None,
+              fixed: torch.Tensor | None = None, tap_shift: torch.Tensor | None = None) -> torch.Tensor:
+    """``steps`` propagation iterations of (B, 1, H, W) ``feat``: tap ``t`` of pixel ``p`` samples
+    at ``p + (offset_y, offset_x)`` (B, T, H, W) with weight ``tap_weight`` (B, T, H, W), the
+    pixel itself gets ``ref_weight`` (B, 1, H, W); each iteration is preceded by
+    ``feat = keep * feat + fixed`` when ``keep`` is given. ``tap_shift`` (T, 2): a constant
+    (dy, dx) added to the offsets of each tap (the kernel grid). Returns (steps, B, 1, H, W)."""
+    if steps == 0:
+        return feat.new_empty(0, *feat.shape)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return NonLocalPropagation.apply(offset_y, offset_x, tap_weight, ref_weight, feat, fixed,
+                                         None if keep is None else keep.detach(), steps, tap_shift)
 
 
 def bilinear_sample(image: torch.Tensor, offset_y: torch.Tensor, offset_x: torch.Tensor) -> torch.Tensor:
@@ -148,101 +305,3 @@ def bilinear_sample(image: torch.Tensor, offset_y: torch.Tensor, offset_x: torch
     out = F.grid_sample(image.double(), grid.view(batch, taps * height, width, 2), mode="bilinear",
                         padding_mode="zeros", align_corners=True)
     return out.view(batch, taps, height, width).to(dtype)
-
-
-class SamplingPlan:
-    """A fixed linear map of (B, 1, H, W) images, built from (B, T, H, W) tap offsets:
-    ``feat -> sum_t w_t(p) * bilinear(feat, q_t(p)) + w_ref(p) * feat(p)``, applied ``steps``
-    times by :meth:`propagate`."""
-
-    def __init__(self, col: torch.Tensor, values: torch.Tensor, ref_weight: torch.Tensor | None,
-                 shape: tuple[int, int, int, int]) -> None:
-        self.col = col  # (B*H*W*T*4,) int32 columns in the flattened, zero-padded batch
-        self.values = values  # (B*H*W*T*4,) matrix entries (differentiable)
-        self.ref_weight = ref_weight  # (B, 1, H, W) or None
-        self.batch, self.taps, self.height, self.width = shape
-        self.per_row = self.taps * 4
-        self._matrix: torch.Tensor | None = None
-        self._transposed: torch.Tensor | None = None
-
-    @classmethod
-    def build(cls, offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor | None = None,
-              ref_weight: torch.Tensor | None = None) -> SamplingPlan:
-        """``offset_*`` (B, T, H, W): tap ``t`` of pixel ``p`` samples at ``p + offset``;
-        ``tap_weight`` (B, T, H, W) or None; ``ref_weight`` (B, 1, H, W) or None. Gradients
-        flow to offsets and weights."""
-        batch, taps, height, width = offset_y.shape
-        if batch * (height + 3) * (width + 3) * taps * 4 >= 2 ** 31:
-            raise ValueError(f"image batch too large for one sampling plan: {tuple(offset_y.shape)}")
-
-        # Pixel-major (B, H, W, T): the entries of one output pixel (one matrix row) are contiguous.
-        def pixel_major(tensor: torch.Tensor) -> torch.Tensor:
-            return tensor.permute(0, 2, 3, 1).contiguous()
-
-        col, values = bilinear_corners(pixel_major(offset_y), pixel_major(offset_x), height, width,
-                                       None if tap_weight is None else pixel_major(tap_weight))
-        if batch > 1:
-            padded = (height + PAD_BEFORE + PAD_AFTER) * (width + PAD_BEFORE + PAD_AFTER)
-            col += torch.arange(batch, dtype=torch.int32, device=col.device).view(-1, 1, 1, 1, 1) * padded
-        return cls(col.view(-1), values.view(-1), ref_weight, (batch, taps, height, width))
-
-    def matrix(self) -> torch.Tensor:
-        """The (B*H*W) x (B*H*W) CSR matrix of the taps, built on first use."""
-        if self._matrix is None:
-            rows = self.batch * self.height * self.width
-            pad = PAD_BEFORE + PAD_AFTER
-            columns = self.batch * (self.height + pad) * (self.width + pad)
-            crow = torch.arange(0, rows * self.per_row + 1, self.per_row, dtype=torch.int32,
-                                device=self.col.device)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-                self._matrix = torch.sparse_csr_tensor(crow, self.col, self.values.detach(),
-                                                       size=(rows, columns), check_invariants=False)
-        return self._matrix
-
-    def transposed_matrix(self) -> torch.Tensor:
-        """The transpose of :meth:`matrix` in four row blocks, one per bilinear corner, as a
-        (4 x columns) x rows CSR matrix built on first use (by the backward): ``A^T g`` is
-        ``(M @ g).view(4, -1).sum(0)``, a sparse matrix-vector product instead of a scatter-add
-        (about 10x faster).
-
-        One sort of the top-left corners serves all four blocks: corner ``c`` of a tap lands at
-        its top-left column plus a fixed step, so its rows are the top-left rows shifted by it.
-        """
-        if self._transposed is None:
-            rows = self.batch * self.height * self.width
-            pad = PAD_BEFORE + PAD_AFTER
-            padded_width = self.width + pad
-            columns = self.batch * (self.height + pad) * padded_width
-            device = self.col.device
-            top_left = self.col.view(rows, 4, self.taps)[:, 0].reshape(-1)  # (pixel, tap), pixel-major
-            sorted_top_left, order = torch.sort(top_left, stable=True)
-            crow_top_left = torch.zeros(columns + 1, dtype=torch.int64, device=device)
-            crow_top_left[1:] = torch.cumsum(torch.bincount(sorted_top_left, minlength=columns), 0)
-            positions = torch.arange(columns + 1, device=device)
-            entries = top_left.numel()
-            crows = [
-                crow_top_left[(positions - step).clamp(min=0)] + corner * entries
-                for corner, step in enumerate(corner_steps(padded_width))
-            ]
-            crow = torch.cat([c[:-1] for c in crows[:-1]] + [crows[-1]]).int()
-            pixel = torch.div(order, self.taps, rounding_mode="floor").int()
-            values = self.values.detach().view(rows, 4, self.taps).transpose(0, 1).reshape(4, -1)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-                self._transposed = torch.sparse_csr_tensor(
-                    crow, pixel.repeat(4), values[:, order].reshape(-1), size=(4 * columns, rows),
-                    check_invariants=False,
-                )
-        return self._transposed
-
-    def propagate(self, feat: torch.Tensor, steps: int, keep: torch.Tensor | None = None,
-                  fixed: torch.Tensor | None = None) -> torch.Tensor:
-        """``steps`` applications from (B, 1, H, W) ``feat``, each preceded by
-        ``feat = keep * feat + fixed`` when ``keep`` is given; returns (steps, B, 1, H, W)."""
-        if steps == 0:
-            return feat.new_empty(0, *feat.shape)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            return PlanPropagation.apply(self.values, self.ref_weight, feat, fixed,
-                                         None if keep is None else keep.detach(), self, steps)
