@@ -17,6 +17,7 @@ autograd graph of its own.
 """
 from __future__ import annotations
 
+import threading
 import warnings
 
 import torch
@@ -31,6 +32,26 @@ def corner_steps(padded_width: int) -> tuple[int, int, int, int]:
     """Column steps from a top-left corner to the four bilinear corners in the flattened padded
     image: top-left, top-right, bottom-left, bottom-right."""
     return (0, 1, padded_width, padded_width + 1)
+
+
+class _Scratch(threading.local):
+    """The matrix arrays of the last plan built for inference in this thread, reused by the next
+    one of the same size: on CPU, fresh arrays of tens of MB cost a page fault per 4 KB on first
+    write (~20 ms at 1216x240), as much as filling them. Only for plans that die with their
+    forward (nothing kept for a backward), so a buffer is never handed out while in use."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.numel() != numel or buffer.dtype != dtype or buffer.device != device:
+            self.buffers.pop(name, None)
+            buffer = self.buffers[name] = torch.empty(numel, dtype=dtype, device=device)
+        return buffer
+
+
+_SCRATCH = _Scratch()
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -53,11 +74,13 @@ class SamplingPlan:
     convolution. The fractional part comes from the offset alone, so float32 keeps its
     precision however wide the image. ``tap_shift`` (T, 2) adds a constant (dy, dx) to each
     tap's offsets (the kernel grid). With ``for_gradient`` the plan keeps what
-    :meth:`input_gradients` needs.
+    :meth:`input_gradients` needs. With ``scratch`` the matrix arrays reuse this thread's scratch
+    buffers, so such a plan must not outlive the next one built in the same thread (inference).
     """
 
     def __init__(self, offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor,
-                 for_gradient: bool = False, tap_shift: torch.Tensor | None = None) -> None:
+                 for_gradient: bool = False, tap_shift: torch.Tensor | None = None,
+                 scratch: bool = False) -> None:
         batch, taps, height, width = offset_y.shape
         pad = PAD_BEFORE + PAD_AFTER
         if batch * (height + pad) * (width + pad) * taps * 4 >= 2 ** 31:
@@ -74,10 +97,16 @@ class SamplingPlan:
             self.top_left = self._top_left(whole_y, whole_x)  # (B, H, W, T) int32
             # Corner-major within a pixel's row, (B, H, W, 4, T), corners (iy, ix) = (0, 0), (0, 1),
             # (1, 0), (1, 1): every write is a run of T.
-            corner_step = torch.tensor(corner_steps(self.padded_width), dtype=torch.int32,
-                                       device=whole_y.device)
-            self.col = (self.top_left.unsqueeze(-2) + corner_step.view(4, 1)).view(-1)
-            self.values = self._corner_weights().view(-1)
+            device, entries = whole_y.device, self.rows * 4 * taps
+            corner_step = torch.tensor(corner_steps(self.padded_width), dtype=torch.int32, device=device)
+            col = (_SCRATCH.get("col", entries, torch.int32, device) if scratch
+                   else torch.empty(entries, dtype=torch.int32, device=device))
+            values = (_SCRATCH.get("values", entries, self.frac_y.dtype, device) if scratch
+                      else self.frac_y.new_empty(entries))
+            torch.add(self.top_left.unsqueeze(-2), corner_step.view(4, 1),
+                      out=col.view(batch, height, width, 4, taps))
+            self._corner_weights(values.view(batch, height, width, 2, 2, taps))
+            self.col, self.values = col, values
         self._matrix: torch.Tensor | None = None
         self._transposed: torch.Tensor | None = None
 
@@ -111,16 +140,13 @@ class SamplingPlan:
             top_left += torch.arange(self.batch, dtype=torch.int32, device=device).view(-1, 1, 1, 1) * image
         return top_left
 
-    def _corner_weights(self) -> torch.Tensor:
-        """(B, H, W, 2, 2, T) bilinear weights times the tap weight, corners (iy, ix)."""
-        shape = (self.batch, self.height, self.width)
-        weight_y = self.frac_y.new_empty(*shape, 2, self.taps)
+    def _corner_weights(self, values: torch.Tensor) -> None:
+        """Bilinear weights times the tap weight into ``values`` (B, H, W, 2, 2, T), corners (iy, ix)."""
+        weight_y = self.frac_y.new_empty(self.batch, self.height, self.width, 2, self.taps)
         torch.mul(self.frac_y, self.tap_weight, out=weight_y[..., 1, :])
         torch.sub(self.tap_weight, weight_y[..., 1, :], out=weight_y[..., 0, :])
-        values = self.frac_y.new_empty(*shape, 2, 2, self.taps)
         torch.mul(weight_y, self.frac_x.unsqueeze(-2), out=values[..., 1, :])
         torch.sub(weight_y, values[..., 1, :], out=values[..., 0, :])
-        return values
 
     def interior(self, padded: torch.Tensor) -> torch.Tensor:
         """The (B, 1, H, W) image inside a flat vector of the zero-padded column space."""
@@ -209,9 +235,10 @@ class NonLocalPropagation(torch.autograd.Function):
                 ref_weight: torch.Tensor, feat: torch.Tensor, fixed: torch.Tensor | None,
                 keep: torch.Tensor | None, steps: int, tap_shift: torch.Tensor | None) -> torch.Tensor:
         plan_gradient = any(ctx.needs_input_grad[:3])
-        plan = SamplingPlan(offset_y, offset_x, tap_weight, for_gradient=plan_gradient, tap_shift=tap_shift)
-        matrix = plan.matrix()
         saving = any(ctx.needs_input_grad)
+        plan = SamplingPlan(offset_y, offset_x, tap_weight, for_gradient=plan_gradient, tap_shift=tap_shift,
+                            scratch=not saving)
+        matrix = plan.matrix()
         # Every iteration's input in the zero-padded column space, written in place (the border
         # stays zero); all of them are kept for the backward, else two alternate.
         inputs = feat.new_zeros(steps if saving else min(steps, 2), plan.columns)
