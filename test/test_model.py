@@ -91,6 +91,37 @@ def test_propagation_matches_official_port(affinity, kernel, conf_prop, legacy):
             torch.testing.assert_close(grad, grad_ref, rtol=1e-9, atol=1e-9)
 
 
+def test_inference_and_partial_gradients_match_the_training_path():
+    """Inference (plans reuse per-thread scratch arrays) and a backward that needs only the depth
+    gradient (no offset/affinity gradient state) give what the full training path gives."""
+    config = NLSPNConfig(network="resnet18", prop_time=4, conf_prop=True, preserve_input=True)
+    layer = _random_propagation(config, seed=3)
+    height, width = 9, 13
+    gen = torch.Generator().manual_seed(5)
+    frames = [(torch.randn(2, layer.num, height, width, generator=gen, dtype=torch.float64),
+               torch.rand(2, 1, height, width, generator=gen, dtype=torch.float64),
+               10 * torch.rand(2, 1, height, width, generator=gen, dtype=torch.float64)) for _ in range(2)]
+    feat_fix = torch.where(torch.rand(2, 1, height, width, generator=gen) < 0.2, 20.0, 0.0).double()
+
+    full = []
+    for guidance, confidence, feat in frames:
+        guidance, feat = guidance.clone().requires_grad_(), feat.clone().requires_grad_()
+        pred = layer(feat, guidance, confidence, feat_fix)["pred"]
+        (grad_feat,) = torch.autograd.grad(pred.sum(), feat, retain_graph=True)
+        full.append((pred.detach(), grad_feat))
+    with torch.no_grad():  # frame A, frame B (same size: the scratch arrays are reused), frame A
+        inferred = [layer(f, g, c, feat_fix)["pred"] for g, c, f in (frames[0], frames[1], frames[0])]
+    for got, (want, _) in zip(inferred, (full[0], full[1], full[0]), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert not torch.equal(inferred[0], inferred[1])
+
+    layer.requires_grad_(False)  # the offsets and affinities need no gradient now
+    for (guidance, confidence, feat), (_, grad_want) in zip(frames, full, strict=True):
+        feat = feat.clone().requires_grad_()
+        (grad_feat,) = torch.autograd.grad(layer(feat, guidance, confidence, feat_fix)["pred"].sum(), feat)
+        torch.testing.assert_close(grad_feat, grad_want, rtol=1e-12, atol=1e-12)
+
+
 def test_legacy_without_conf_prop_is_the_normal_sampling():
     normal = NLSPNConfig(network="resnet18", conf_prop=False, legacy=False, prop_time=3)
     layer = _random_propagation(normal, seed=1)
