@@ -12,6 +12,7 @@ from nlspn_golden_recipe import CASES, load_case, recipe_model
 from benchmarks.reference_propagation import official_propagation
 from nlspn_ros.model import NLSPNConfig, NLSPNModel
 from nlspn_ros.model.propagation import NLSPNPropagation
+from nlspn_ros.model.sampling import propagate
 
 OUTPUTS = ("pred", "pred_init", "guidance", "offset", "aff", "confidence")
 
@@ -120,6 +121,13 @@ def test_inference_and_partial_gradients_match_the_training_path():
         feat = feat.clone().requires_grad_()
         (grad_feat,) = torch.autograd.grad(layer(feat, guidance, confidence, feat_fix)["pred"].sum(), feat)
         torch.testing.assert_close(grad_feat, grad_want, rtol=1e-12, atol=1e-12)
+
+
+def test_propagate_wants_keep_and_fixed_together():
+    zeros = torch.zeros(1, 8, 4, 5)
+    feat = torch.rand(1, 1, 4, 5)
+    with pytest.raises(ValueError, match="keep and fixed"):
+        propagate(zeros, zeros, zeros, torch.ones_like(feat), feat, 2, keep=torch.ones_like(feat))
 
 
 def test_legacy_without_conf_prop_is_the_normal_sampling():

@@ -222,7 +222,7 @@ class SamplingPlan:
 
 
 class NonLocalPropagation(torch.autograd.Function):
-    """``steps`` iterations ``x = keep * y + fixed`` (when ``keep`` is given, else ``x = y``),
+    """``steps`` iterations ``x = keep * y + fixed`` (when ``keep`` and ``fixed`` are given, else ``x = y``),
     ``y = A pad(x) + ref * x``, starting from ``y = feat``, with ``A`` the :class:`SamplingPlan`
     of ``(offset_y, offset_x, tap_weight)``; returns every ``y`` (steps, B, 1, H, W).
 
@@ -303,8 +303,11 @@ def propagate(offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.
     """``steps`` propagation iterations of (B, 1, H, W) ``feat``: tap ``t`` of pixel ``p`` samples
     at ``p + (offset_y, offset_x)`` (B, T, H, W) with weight ``tap_weight`` (B, T, H, W), the
     pixel itself gets ``ref_weight`` (B, 1, H, W); each iteration is preceded by
-    ``feat = keep * feat + fixed`` when ``keep`` is given. ``tap_shift`` (T, 2): a constant
+    ``feat = keep * feat + fixed`` when ``keep`` and ``fixed`` are given (both or neither,
+    as ``preserve_input`` makes them). ``tap_shift`` (T, 2): a constant
     (dy, dx) added to the offsets of each tap (the kernel grid). Returns (steps, B, 1, H, W)."""
+    if (keep is None) != (fixed is None):
+        raise ValueError("keep and fixed come together (the preserved sparse input) or not at all")
     if steps == 0:
         return feat.new_empty(0, *feat.shape)
     with warnings.catch_warnings():
