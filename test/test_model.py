@@ -130,6 +130,26 @@ def test_propagate_wants_keep_and_fixed_together():
         propagate(zeros, zeros, zeros, torch.ones_like(feat), feat, 2, keep=torch.ones_like(feat))
 
 
+def test_non_finite_offsets_sample_outside_the_image():
+    """NaN offsets (a CNN overflowing in fp16, a corrupt checkpoint) read zero, as DCNv2's bounds
+    test does, instead of indexing memory anywhere (this segfaulted); +-inf are far offsets."""
+    gen = torch.Generator().manual_seed(2)
+    offset_y, offset_x = (torch.randn(2, 8, 12, 15, generator=gen, dtype=torch.float64) for _ in range(2))
+    weight = torch.rand(2, 8, 12, 15, generator=gen, dtype=torch.float64) / 8
+    feat = torch.rand(2, 1, 12, 15, generator=gen, dtype=torch.float64)
+    bad_y, bad_x = offset_y.clone(), offset_x.clone()
+    bad_y[0, 3, 4, 5] = bad_x[1, 6, 11, 0] = float("nan")
+    bad_y[1, 0, 2, 2], bad_x[0, 7, 9, 14] = float("inf"), -float("inf")
+    far_y, far_x = (bad.nan_to_num(nan=-1e6, posinf=1e6, neginf=-1e6) for bad in (bad_y, bad_x))
+    weight.requires_grad_()
+    got = propagate(bad_y, bad_x, weight, 1.0 - weight.sum(1, keepdim=True), feat, 4)
+    want = propagate(far_y, far_x, weight, 1.0 - weight.sum(1, keepdim=True), feat, 4)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert torch.isfinite(got).all()
+    (grad,) = torch.autograd.grad(got.sum(), weight)
+    assert torch.isfinite(grad).all()
+
+
 def test_legacy_without_conf_prop_is_the_normal_sampling():
     normal = NLSPNConfig(network="resnet18", conf_prop=False, legacy=False, prop_time=3)
     layer = _random_propagation(normal, seed=1)

@@ -121,6 +121,9 @@ class SamplingPlan:
             position.copy_(offset.permute(0, 2, 3, 1))
         else:
             torch.add(offset.permute(0, 2, 3, 1), tap_shift[:, axis], out=position)
+        # A NaN offset samples outside the image (zero), as DCNv2's bounds test reads it; left
+        # NaN it would become an arbitrary column index. +-inf clamp like any far offset.
+        torch.nan_to_num_(position, nan=-2.0 - size, posinf=float(size), neginf=-2.0 - size)
         low, high = -1.0 - pixel, size - pixel
         if for_gradient:
             self.inside.append((position >= low) & (position <= high))
