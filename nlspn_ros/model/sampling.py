@@ -11,7 +11,7 @@ border), and an iteration is one sparse matrix-vector product.
 ``NonLocalPropagation`` is one autograd node for the set-up and all the iterations. Its
 backward gets the matrix gradient of every iteration in one sampled matrix product, the
 gradient w.r.t. each iteration's input from the transposed matrix (built once, one row per
-image column, by a counting sort of the top-left corners), and the gradients w.r.t. the
+image column, from one sort of the top-left corners), and the gradients w.r.t. the
 offsets and tap weights in closed form from the bilinear weights, so the set-up records no
 autograd graph of its own.
 """
@@ -170,7 +170,7 @@ class SamplingPlan:
 
         One row per image column, holding every (pixel, tap, corner) that reads it: an SpMV
         instead of a scatter-add, with rows as long as the forward's (short rows cost MKL more
-        than their entries). A counting sort of the top-left corners serves all four corners:
+        than their entries). One sort of the top-left corners serves all four corners:
         corner ``c`` of a tap lands at its top-left column plus a fixed step, so row ``j``
         holds, corner after corner, the taps whose top-left column is ``j - step_c``.
         """
