@@ -89,10 +89,10 @@ class SamplingPlan:
         self.padded_width = width + pad
         self.columns = batch * (height + pad) * self.padded_width
         self.rows = batch * height * width
-        self.inside: list[torch.Tensor] = []  # per axis, where the position was not clamped
         with torch.no_grad():
-            whole_y, self.frac_y = self._split(offset_y, tap_shift, 0, for_gradient)
-            whole_x, self.frac_x = self._split(offset_x, tap_shift, 1, for_gradient)
+            whole_y, self.frac_y, inside_y = self._split(offset_y, tap_shift, 0, for_gradient)
+            whole_x, self.frac_x, inside_x = self._split(offset_x, tap_shift, 1, for_gradient)
+            self.inside = (inside_y, inside_x)  # where the positions were not clamped (for_gradient)
             self.tap_weight = _pixel_major(tap_weight)
             self.top_left = self._top_left(whole_y, whole_x)  # (B, H, W, T) int32
             # Corner-major within a pixel's row, (B, H, W, 4, T), corners (iy, ix) = (0, 0), (0, 1),
@@ -111,8 +111,9 @@ class SamplingPlan:
         self._transposed: torch.Tensor | None = None
 
     def _split(self, offset: torch.Tensor, tap_shift: torch.Tensor | None, axis: int, for_gradient: bool
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Whole (int32) and fractional parts of the clamped offsets along ``axis``, pixel-major."""
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Whole (int32) and fractional parts of the clamped offsets along ``axis``, pixel-major,
+        and (with ``for_gradient``) the mask of those the clamp left as they were."""
         size = (self.height, self.width)[axis]
         shape = (1, size, 1, 1) if axis == 0 else (1, 1, size, 1)
         pixel = torch.arange(size, dtype=offset.dtype, device=offset.device).view(shape)
@@ -125,11 +126,10 @@ class SamplingPlan:
         # NaN it would become an arbitrary column index. +-inf clamp like any far offset.
         torch.nan_to_num_(position, nan=-2.0 - size, posinf=float(size), neginf=-2.0 - size)
         low, high = -1.0 - pixel, size - pixel
-        if for_gradient:
-            self.inside.append((position >= low) & (position <= high))
+        inside = (position >= low) & (position <= high) if for_gradient else None
         torch.clamp(position, low, high, out=position)
         whole = torch.floor(position)
-        return whole.to(torch.int32), position.sub_(whole)
+        return whole.to(torch.int32), position.sub_(whole), inside
 
     def _top_left(self, whole_y: torch.Tensor, whole_x: torch.Tensor) -> torch.Tensor:
         """Columns of the top-left corners in the flattened, zero-padded batch."""
@@ -313,10 +313,8 @@ def propagate(offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.
         raise ValueError("keep and fixed come together (the preserved sparse input) or not at all")
     if steps == 0:
         return feat.new_empty(0, *feat.shape)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return NonLocalPropagation.apply(offset_y, offset_x, tap_weight, ref_weight, feat, fixed,
-                                         None if keep is None else keep.detach(), steps, tap_shift)
+    return NonLocalPropagation.apply(offset_y, offset_x, tap_weight, ref_weight, feat, fixed,
+                                     None if keep is None else keep.detach(), steps, tap_shift)
 
 
 def bilinear_sample(image: torch.Tensor, offset_y: torch.Tensor, offset_x: torch.Tensor) -> torch.Tensor:
