@@ -74,6 +74,8 @@ def main() -> int:
         optional = ("depth_raw", "sparse_depth", "points")
         params += [Parameter(f"publish.{name}", value=True) for name in optional]
     node = NLSPNNode(parameter_overrides=params)
+    node.trigger_configure()  # what main() does with autostart
+    node.trigger_activate()
     stand_in = StandInForward()
     node.completer.model = stand_in
     node._default_prop_time = None  # the stand-in has no propagation steps

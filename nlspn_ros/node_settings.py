@@ -87,6 +87,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               choices=RELIABILITIES),
     Parameter("qos.output_depth", 5, "outputs: history depth", True, min=1, max=1000, step=1),
     Parameter("diagnostics_period", 1.0, "seconds between /diagnostics messages", True, min=0.1, max=60.0),
+    Parameter("autostart", True, "configure and activate at start; false: stay unconfigured until a "
+              "lifecycle transition (lifecycle manager or change_state service)", True),
 )
 # fmt: on
 BY_NAME = {p.name: p for p in PARAMETERS}

@@ -114,9 +114,9 @@ def wait_until(condition, timeout: float = 20.0, proc=None) -> bool:
 class Harness:
     """A test node in its own rclpy context, spinning in a thread, recording everything it receives."""
 
-    def __init__(self) -> None:
+    def __init__(self, domain: int = MODULE_DOMAIN) -> None:
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=MODULE_DOMAIN)
+        rclpy.init(context=self.context, domain_id=domain)
         self.node = Node("nlspn_node_tester", context=self.context)
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.lock = threading.Lock()

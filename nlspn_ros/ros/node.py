@@ -1,9 +1,15 @@
 """``nlspn_node``: pair image + camera_info + cloud, complete the depth, publish it (see docs/node.md).
 
-Threads: the executor thread runs the subscriptions (pairing only, cheap), the parameter callback
-and the diagnostics timer; one worker thread converts, projects, completes and publishes. They
-meet in a one-slot latest-wins mailbox, so a slow model never builds a backlog. Settings are an
-immutable object swapped whole under a lock; a frame reads one snapshot from start to end.
+A lifecycle (managed) node: *configure* loads the model and creates the publishers and the worker,
+*activate* subscribes to the inputs and enables the outputs, *deactivate* unsubscribes (what is
+pending is dropped and counted), *cleanup* releases the model. With ``autostart`` (the default)
+``main`` configures and activates at once and exits non-zero when the model cannot be loaded.
+
+Threads: the executor thread runs the subscriptions (pairing only, cheap), the parameter callback,
+the lifecycle transitions and the diagnostics timer; one worker thread converts, projects,
+completes and publishes. They meet in a one-slot latest-wins mailbox, so a slow model never builds
+a backlog. Settings are an immutable object swapped whole under a lock; a frame reads one snapshot
+from start to end.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
@@ -86,7 +92,7 @@ OUTPUTS: dict[str, tuple[str, type]] = {
 }
 
 
-class NLSPNNode(Node):
+class NLSPNNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         for p in PARAMETERS:
@@ -94,13 +100,6 @@ class NLSPNNode(Node):
         self._settings_lock = threading.Lock()
         self._settings = NodeSettings.from_values(
             {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
-        )
-        s = self._settings
-        self.completer = build_completer(s)
-        self._default_prop_time = getattr(self.completer, "prop_time", None)
-        self.get_logger().info(
-            f"completer {self.completer.name} on {self.completer.device}"
-            + (f", checkpoint {s['checkpoint']}" if s["checkpoint"] else "")
         )
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -112,24 +111,86 @@ class NLSPNNode(Node):
         self._latency: dict[str, deque[float]] = {stage: deque(maxlen=100) for stage in STAGES}
         self._warned_at: dict[str, float] = {}
         self._bad_reported = 0
+        # made by configure, released by cleanup
+        self.completer: Any = None
+        self.configure_error = ""
+        self._inputs: list = []
 
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        s = self.settings
+        try:
+            self.completer = build_completer(s)
+        except Exception as exc:  # noqa: BLE001 - bad model or device: stay unconfigured and say why
+            self.configure_error = str(exc)
+            self.get_logger().error(f"cannot configure: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self._default_prop_time = getattr(self.completer, "prop_time", None)
+        self.get_logger().info(
+            f"completer {self.completer.name} on {self.completer.device}"
+            + (f", checkpoint {s['checkpoint']}" if s["checkpoint"] else "")
+        )
         self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
         self._mailbox: LatestMailbox[Pair] = LatestMailbox()
-        input_qos = qos(s["qos.input_reliability"], s["qos.input_depth"])
         output_qos = qos(s["qos.output_reliability"], s["qos.output_depth"])
-        self.create_subscription(Image, "image", lambda m: self._on_input(IMAGE, m), input_qos)
-        self.create_subscription(
-            CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos
-        )
-        self.create_subscription(PointCloud2, "points", lambda m: self._on_input(CLOUD, m), input_qos)
         self.pub = {
-            key: self.create_publisher(cls, topic, output_qos) for key, (topic, cls) in OUTPUTS.items()
+            key: self.create_lifecycle_publisher(cls, topic, output_qos)
+            for key, (topic, cls) in OUTPUTS.items()
         }
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(s["diagnostics_period"], self._publish_diagnostics)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # also when inactive
+        self._diagnostics_timer = self.create_timer(s["diagnostics_period"], self._publish_diagnostics)
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="nlspn_worker", daemon=True)
         self._worker.start()
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        s = self.settings
+        input_qos = qos(s["qos.input_reliability"], s["qos.input_depth"])
+        self._inputs = [
+            self.create_subscription(Image, "image", lambda m: self._on_input(IMAGE, m), input_qos),
+            self.create_subscription(
+                CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos
+            ),
+            self.create_subscription(PointCloud2, "points", lambda m: self._on_input(CLOUD, m), input_qos),
+        ]
+        return super().on_activate(state)  # enables the lifecycle publishers
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unsubscribe()
+        self._handle_events(self._pairer.reset())  # pending messages: counted as dropped.*.reset
+        if self._mailbox.get(timeout=0) is not None:
+            self._count("frames.deactivated")
+        return super().on_deactivate(state)  # a frame still in flight is not published
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_shutdown(state)
+
+    def _unsubscribe(self) -> None:
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+
+    def _release(self) -> None:
+        """Undo configure (and activate): stop the worker, drop topics, timer and model."""
+        self._unsubscribe()
+        if self.completer is None:
+            return
+        self._stop.set()
+        self._mailbox.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        for publisher in self.pub.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self.destroy_publisher(self._diagnostics)
+        self.destroy_timer(self._diagnostics_timer)
+        self.completer = None
 
     # ------------------------------------------------------------------ parameters
 
@@ -315,6 +376,7 @@ class NLSPNNode(Node):
                 if samples:
                     values[f"latency_ms.{stage}.median"] = f"{statistics.median(samples):.2f}"
                     values[f"latency_ms.{stage}.last"] = f"{samples[-1]:.2f}"
+        values["active"] = str(bool(self._inputs)).lower()
         values["method"] = self.completer.name
         values["device"] = str(self.completer.device)
         values["model"] = str(getattr(self.completer, "checkpoint", None) or self.completer.name)
@@ -342,10 +404,7 @@ class NLSPNNode(Node):
         self._diagnostics.publish(msg)
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        self._mailbox.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
+        self._release()
         super().destroy_node()
 
 
@@ -354,11 +413,16 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     try:
         node = NLSPNNode()
+        if node.settings["autostart"] and node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            node.destroy_node()
+            raise RuntimeError(node.configure_error)
     except Exception as exc:  # noqa: BLE001 - bad parameters or model: say so and exit non-zero
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
         print(f"{NODE_NAME}: cannot start: {exc}", file=sys.stderr, flush=True)  # also without a log config
         rclpy.try_shutdown()
         return 1
+    if node.settings["autostart"]:
+        node.trigger_activate()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
