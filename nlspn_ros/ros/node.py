@@ -172,6 +172,11 @@ class NLSPNNode(LifecycleNode):
         self._release()
         return super().on_shutdown(state)
 
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: release everything and go back to unconfigured."""
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
     def _unsubscribe(self) -> None:
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
