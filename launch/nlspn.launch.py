@@ -5,7 +5,8 @@
 
 Arguments map onto the node: ``image``, ``camera_info``, ``points`` remap its inputs; ``params_file``
 is its parameter file (calibration, ranges, QoS); ``checkpoint``, ``device`` and ``use_sim_time`` set
-the parameters of the same name (they win over the file); ``namespace`` prefixes every output
+the parameters of the same name (they win over the file); ``autostart:=false`` leaves the
+(lifecycle) node unconfigured for a lifecycle manager; ``namespace`` prefixes every output
 (``<namespace>/depth/image`` ...); ``fastdds_profile`` selects the Fast DDS XML profile (shared-memory
 segment large enough for full-size depth images) through FASTRTPS_DEFAULT_PROFILES_FILE.
 """
@@ -30,6 +31,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("checkpoint", default_value="", description="NLSPN checkpoint; empty: default"),
         DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock (replay)"),
+        DeclareLaunchArgument("autostart", default_value="true",
+                              description="configure + activate at start (false: lifecycle manager)"),
         DeclareLaunchArgument("fastdds_profile", description="Fast DDS XML profile",
                               default_value=PathJoinSubstitution([share, "config", "fastdds_shm.xml"])),
     ]
@@ -44,6 +47,7 @@ def generate_launch_description() -> LaunchDescription:
                 "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
                 "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
                 "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
+                "autostart": ParameterValue(LaunchConfiguration("autostart"), value_type=bool),
             },
         ],
         remappings=[

@@ -242,4 +242,4 @@ def test_real_launch_starts_the_node(tmp_path):
 def test_launch_files_compile():
     for name in LAUNCH_FILES:
         compile((LAUNCH_DIR / name).read_text(), name, "exec")
-    assert Path(LAUNCH_DIR / "nlspn.launch.py").read_text().count("DeclareLaunchArgument(") == 9
+    assert Path(LAUNCH_DIR / "nlspn.launch.py").read_text().count("DeclareLaunchArgument(") == 10
