@@ -111,10 +111,14 @@ class NLSPNNode(LifecycleNode):
         self._latency: dict[str, deque[float]] = {stage: deque(maxlen=100) for stage in STAGES}
         self._warned_at: dict[str, float] = {}
         self._bad_reported = 0
-        # made by configure, released by cleanup
+        # made by configure (and activate), released by cleanup, shutdown or a failed transition
         self.completer: Any = None
         self.configure_error = ""
+        self.pub: dict[str, Any] = {}
         self._inputs: list = []
+        self._diagnostics: Any = None
+        self._diagnostics_timer: Any = None
+        self._worker: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -183,18 +187,23 @@ class NLSPNNode(LifecycleNode):
         self._inputs = []
 
     def _release(self) -> None:
-        """Undo configure (and activate): stop the worker, drop topics, timer and model."""
+        """Undo configure (and activate), whatever part of them was done: stop the worker, drop
+        subscriptions, publishers, timer and model."""
         self._unsubscribe()
-        if self.completer is None:
-            return
-        self._stop.set()
-        self._mailbox.close()
-        if self._worker.is_alive():
+        if self._worker is not None:
+            self._stop.set()
+            self._mailbox.close()
             self._worker.join(timeout=5.0)
+            self._worker = None
         for publisher in self.pub.values():
             self.destroy_lifecycle_publisher(publisher)
-        self.destroy_publisher(self._diagnostics)
-        self.destroy_timer(self._diagnostics_timer)
+        self.pub = {}
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        if self._diagnostics is not None:
+            self.destroy_publisher(self._diagnostics)
+            self._diagnostics = None
         self.completer = None
 
     # ------------------------------------------------------------------ parameters
