@@ -70,16 +70,21 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_ms(fn, repeats: int, device: str) -> float:
-    fn()  # warm-up
+def time_ms(fns, repeats: int, device: str) -> list[float]:
+    """Median ms of each of ``fns``, run in turn within every repeat: on a VM whose speed drifts
+    (single runs vary by +-15% here, and more between minutes), both sides of a ratio see the
+    same conditions."""
+    for fn in fns:
+        fn()  # warm-up
     _sync(device)
-    samples = []
+    samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+        for fn, times in zip(fns, samples, strict=True):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(times) for times in samples]
 
 
 def run_case(impl, inputs: dict[str, torch.Tensor], prop_time: int, backward: bool):
@@ -130,10 +135,8 @@ def main() -> None:
             for batch in args.batches:
                 inputs = make_inputs(batch, height, width, device=device)
                 for backward in (False, True):
-                    port, ours = (
-                        time_ms(run_case(impl, inputs, args.prop_time, backward), args.repeats, device)
-                        for impl in (port_propagate, plan_propagate)
-                    )
+                    port, ours = time_ms([run_case(impl, inputs, args.prop_time, backward)
+                                          for impl in (port_propagate, plan_propagate)], args.repeats, device)
                     label = "fwd+bwd" if backward else "fwd"
                     print(f"{device} | {width}x{height} | {batch} | {label} | {port:.1f} | {ours:.1f} | "
                           f"{port / ours:.1f}x", flush=True)
