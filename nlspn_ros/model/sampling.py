@@ -60,11 +60,6 @@ def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tupl
         return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
 
 
-def _pixel_major(tensor: torch.Tensor) -> torch.Tensor:
-    """(B, T, H, W) -> contiguous (B, H, W, T): the taps of one pixel (one matrix row) together."""
-    return tensor.permute(0, 2, 3, 1).contiguous()
-
-
 class SamplingPlan:
     """The taps of every pixel as a sparse matrix: ``feat -> sum_t w_t(p) * bilinear(feat, p + o_t(p))``.
 
@@ -89,67 +84,79 @@ class SamplingPlan:
         self.padded_width = width + pad
         self.columns = batch * (height + pad) * self.padded_width
         self.rows = batch * height * width
+        device, dtype, entries = offset_y.device, offset_y.dtype, self.rows * 4 * taps
+        # What a backward needs, pixel-major (B, H, W, T): the top-left columns for the transpose,
+        # the fractional parts, tap weights and unclamped masks for the offset and tap gradients.
+        pixel_shape = (batch, height, width, taps)
+        self.top_left = None if scratch else torch.empty(pixel_shape, dtype=torch.int32, device=device)
+        self.frac_y = self.frac_x = self.tap_weight = self.inside = None
+        if for_gradient:
+            self.frac_y, self.frac_x, self.tap_weight = (offset_y.new_empty(pixel_shape) for _ in range(3))
+            self.inside = tuple(torch.empty(pixel_shape, dtype=torch.bool, device=device) for _ in range(2))
+        self.col = (_SCRATCH.get("col", entries, torch.int32, device) if scratch
+                    else torch.empty(entries, dtype=torch.int32, device=device))
+        self.values = (_SCRATCH.get("values", entries, dtype, device) if scratch
+                       else offset_y.new_empty(entries))
+        # Image by image: the temporaries stay the size of one image (at 1216x240, batch 4, whole
+        # batch temporaries of 37 MB were page-faulted anew every time: 20% of the forward).
         with torch.no_grad():
-            whole_y, self.frac_y, inside_y = self._split(offset_y, tap_shift, 0, for_gradient)
-            whole_x, self.frac_x, inside_x = self._split(offset_x, tap_shift, 1, for_gradient)
-            self.inside = (inside_y, inside_x)  # where the positions were not clamped (for_gradient)
-            self.tap_weight = _pixel_major(tap_weight)
-            self.top_left = self._top_left(whole_y, whole_x)  # (B, H, W, T) int32
-            # Corner-major within a pixel's row, (B, H, W, 4, T), corners (iy, ix) = (0, 0), (0, 1),
-            # (1, 0), (1, 1): every write is a run of T.
-            device, entries = whole_y.device, self.rows * 4 * taps
-            corner_step = torch.tensor(corner_steps(self.padded_width), dtype=torch.int32, device=device)
-            col = (_SCRATCH.get("col", entries, torch.int32, device) if scratch
-                   else torch.empty(entries, dtype=torch.int32, device=device))
-            values = (_SCRATCH.get("values", entries, self.frac_y.dtype, device) if scratch
-                      else self.frac_y.new_empty(entries))
-            torch.add(self.top_left.unsqueeze(-2), corner_step.view(4, 1),
-                      out=col.view(batch, height, width, 4, taps))
-            self._corner_weights(values.view(batch, height, width, 2, 2, taps))
-            self.col, self.values = col, values
+            for b in range(batch):
+                self._write_image(b, offset_y[b], offset_x[b], tap_weight[b], tap_shift)
         self._matrix: torch.Tensor | None = None
         self._transposed: torch.Tensor | None = None
 
-    def _split(self, offset: torch.Tensor, tap_shift: torch.Tensor | None, axis: int, for_gradient: bool
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Whole (int32) and fractional parts of the clamped offsets along ``axis``, pixel-major,
-        and (with ``for_gradient``) the mask of those the clamp left as they were."""
+    def _write_image(self, b: int, offset_y: torch.Tensor, offset_x: torch.Tensor, tap_weight: torch.Tensor,
+                     tap_shift: torch.Tensor | None) -> None:
+        """The matrix rows of image ``b`` from its (T, H, W) offsets and tap weights (and what a
+        backward keeps of them). A row is corner-major, (4, T), corners (iy, ix) = (0, 0), (0, 1),
+        (1, 0), (1, 1): every write is a run of T."""
+        taps, height, width = self.taps, self.height, self.width
+        kept = self.frac_y is not None
+        whole_y, frac_y = self._split(offset_y, tap_shift, 0, b)
+        whole_x, frac_x = self._split(offset_x, tap_shift, 1, b)
+        weight = self.tap_weight[b] if kept else offset_y.new_empty(height, width, taps)
+        weight.copy_(tap_weight.permute(1, 2, 0))
+        # Columns of the top-left corners in the flattened, zero-padded batch.
+        top_left = whole_y.mul_(self.padded_width).add_(whole_x)
+        device = top_left.device
+        rows = torch.arange(PAD_BEFORE, height + PAD_BEFORE, dtype=torch.int32, device=device).view(-1, 1, 1)
+        cols = torch.arange(PAD_BEFORE, width + PAD_BEFORE, dtype=torch.int32, device=device).view(1, -1, 1)
+        top_left += rows * self.padded_width + cols + b * (self.columns // self.batch)
+        if self.top_left is not None:
+            self.top_left[b] = top_left
+        col = self.col.view(self.batch, height, width, 4, taps)[b]
+        steps = torch.tensor(corner_steps(self.padded_width), dtype=torch.int32, device=device)
+        torch.add(top_left.unsqueeze(-2), steps.view(4, 1), out=col)
+        values = self.values.view(self.batch, height, width, 2, 2, taps)[b]
+        weight_y = frac_y.new_empty(height, width, 2, taps)
+        torch.mul(frac_y, weight, out=weight_y[..., 1, :])
+        torch.sub(weight, weight_y[..., 1, :], out=weight_y[..., 0, :])
+        torch.mul(weight_y, frac_x.unsqueeze(-2), out=values[..., 1, :])
+        torch.sub(weight_y, values[..., 1, :], out=values[..., 0, :])
+
+    def _split(self, offset: torch.Tensor, tap_shift: torch.Tensor | None, axis: int, b: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole (int32) and fractional parts of image ``b``'s clamped offsets (T, H, W) along
+        ``axis``, pixel-major (H, W, T); kept with the unclamped mask when the plan is for a gradient."""
         size = (self.height, self.width)[axis]
-        shape = (1, size, 1, 1) if axis == 0 else (1, 1, size, 1)
+        shape = (size, 1, 1) if axis == 0 else (1, size, 1)
         pixel = torch.arange(size, dtype=offset.dtype, device=offset.device).view(shape)
-        position = offset.new_empty(self.batch, self.height, self.width, self.taps)
+        kept = self.frac_y is not None
+        position = ((self.frac_y, self.frac_x)[axis][b] if kept
+                    else offset.new_empty(self.height, self.width, self.taps))
         if tap_shift is None:
-            position.copy_(offset.permute(0, 2, 3, 1))
+            position.copy_(offset.permute(1, 2, 0))
         else:
-            torch.add(offset.permute(0, 2, 3, 1), tap_shift[:, axis], out=position)
+            torch.add(offset.permute(1, 2, 0), tap_shift[:, axis], out=position)
         # A NaN offset samples outside the image (zero), as DCNv2's bounds test reads it; left
         # NaN it would become an arbitrary column index. +-inf clamp like any far offset.
         torch.nan_to_num_(position, nan=-2.0 - size, posinf=float(size), neginf=-2.0 - size)
         low, high = -1.0 - pixel, size - pixel
-        inside = (position >= low) & (position <= high) if for_gradient else None
+        if kept:
+            torch.logical_and(position >= low, position <= high, out=self.inside[axis][b])
         torch.clamp(position, low, high, out=position)
         whole = torch.floor(position)
-        return whole.to(torch.int32), position.sub_(whole), inside
-
-    def _top_left(self, whole_y: torch.Tensor, whole_x: torch.Tensor) -> torch.Tensor:
-        """Columns of the top-left corners in the flattened, zero-padded batch."""
-        device = whole_y.device
-        top_left = whole_y.mul_(self.padded_width).add_(whole_x)
-        rows = torch.arange(self.height, dtype=torch.int32, device=device).view(1, -1, 1, 1) + PAD_BEFORE
-        cols = torch.arange(self.width, dtype=torch.int32, device=device).view(1, 1, -1, 1) + PAD_BEFORE
-        top_left += rows * self.padded_width + cols
-        if self.batch > 1:
-            image = self.columns // self.batch
-            top_left += torch.arange(self.batch, dtype=torch.int32, device=device).view(-1, 1, 1, 1) * image
-        return top_left
-
-    def _corner_weights(self, values: torch.Tensor) -> None:
-        """Bilinear weights times the tap weight into ``values`` (B, H, W, 2, 2, T), corners (iy, ix)."""
-        weight_y = self.frac_y.new_empty(self.batch, self.height, self.width, 2, self.taps)
-        torch.mul(self.frac_y, self.tap_weight, out=weight_y[..., 1, :])
-        torch.sub(self.tap_weight, weight_y[..., 1, :], out=weight_y[..., 0, :])
-        torch.mul(weight_y, self.frac_x.unsqueeze(-2), out=values[..., 1, :])
-        torch.sub(weight_y, values[..., 1, :], out=values[..., 0, :])
+        return whole.to(torch.int32), position.sub_(whole)
 
     def interior(self, padded: torch.Tensor) -> torch.Tensor:
         """The (B, 1, H, W) image inside a flat vector of the zero-padded column space."""
