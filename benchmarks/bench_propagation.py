@@ -1,6 +1,7 @@
 """Propagation speed: the precomputed sampling plan vs the direct port of the official DCN loop.
 
     .venv/bin/python -m benchmarks.bench_propagation [--repeats 3] [--device cpu|cuda|all] [--threads N]
+        [--allocator kept|default]
 
 Times ``prop_time`` iterations (plan set-up included for ours) at KITTI (1216x240) and NYU
 (304x228) training crops, batch 1 and 4, forward and forward+backward, and checks the
@@ -19,6 +20,7 @@ import time
 import torch
 
 from benchmarks.reference_propagation import propagate as port_propagate
+from nlspn_ros.allocator import keep_freed_memory
 from nlspn_ros.model.sampling import propagate
 
 SIZES = ((240, 1216), (228, 304))
@@ -118,15 +120,19 @@ def main() -> None:
     parser.add_argument("--device", default="all", help="cpu, cuda or all (cuda when available)")
     parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--allocator", choices=("kept", "default"), default="kept",
+                        help="kept: the keep_freed_memory() settings the node and the nlspn_ros tools "
+                             "start with (default); default: glibc's")
     args = parser.parse_args()
+    kept = args.allocator == "kept" and keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
 
     print(f"# machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads" + (f", GPU {torch.cuda.get_device_name()}"
-                                                  if torch.cuda.is_available() else ""))
+          f"{torch.get_num_threads()} threads, allocator {'kept (as the node)' if kept else 'glibc defaults'}"
+          + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print(f"# accuracy vs float64 port, 1216x240, {args.prop_time} iters, depths 0-80 m: "
           f"max abs error {accuracy_mm(args.prop_time, 'cpu'):.4f} mm (target < 1 mm)")
     print("device | size | batch | pass | port ms | ours ms | speed-up")
