@@ -30,3 +30,16 @@ def kitti_dir() -> Path:
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return _require(paths.golden_dir())
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A small random-init NLSPN (seed 0, prop_time 2) saved in the project's checkpoint format:
+    the model the node and bag tests run on the CPU."""
+    import torch
+
+    from nlspn_ros.model import NLSPNConfig, NLSPNModel, save_checkpoint
+
+    torch.manual_seed(0)
+    config = NLSPNConfig.small(prop_time=2)
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "small.pt", NLSPNModel(config), config)

@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from nlspn_ros.bag.reader import BagReader
-from nlspn_ros.model import NLSPNConfig, NLSPNModel, save_checkpoint
 
 from ros_util import REPO_ROOT, start_process, stop_process
 
@@ -23,15 +21,6 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nlspn_ros.cli", *args], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    import torch
-
-    torch.manual_seed(0)
-    config = NLSPNConfig.small(prop_time=2)
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "small.pt", NLSPNModel(config), config)
 
 
 def test_demo_live_node_matches_offline_evaluation(tmp_path, checkpoint):

@@ -10,12 +10,10 @@ import os
 import threading
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rclpy
-import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
@@ -30,7 +28,6 @@ from nlspn_ros import conversions
 from nlspn_ros.frame import process_frame
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.inference import NLSPNCompleter
-from nlspn_ros.model import NLSPNConfig, NLSPNModel, save_checkpoint
 from nlspn_ros.msg import DepthCompletion
 from nlspn_ros.node_settings import NodeSettings
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
@@ -212,13 +209,6 @@ def make_frame(stamp_ns: int, depth: float, **cloud_kwargs) -> tuple[Image, Came
         camera_info_msg(header(stamp_ns), CAMERA.to_camera_info_fields()),
         cloud_msg(header(stamp_ns, frame), plane_cloud(depth, **cloud_kwargs)),
     )
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    config = NLSPNConfig.small(prop_time=2)
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "small.pt", NLSPNModel(config), config)
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from test_node import NODE_PARAMS, Harness, make_frame, ros_arg, wait_until
-
-from nlspn_ros.model import NLSPNConfig, NLSPNModel, save_checkpoint
 
 from ros_util import REPO_ROOT, start_process, stop_process
 
@@ -65,10 +62,7 @@ def subscribed(harness: Harness) -> bool:
     return all(p.get_subscription_count() > 0 for p in harness.pub.values())
 
 
-def test_transitions_load_the_model_subscribe_publish_and_release(harness, tmp_path) -> None:
-    torch.manual_seed(0)
-    config = NLSPNConfig.small(prop_time=2)
-    checkpoint = save_checkpoint(tmp_path / "small.pt", NLSPNModel(config), config)
+def test_transitions_load_the_model_subscribe_publish_and_release(harness, checkpoint) -> None:
     proc = start_node(checkpoint)
     manager = Manager(harness)
     try:
