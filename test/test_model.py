@@ -130,6 +130,14 @@ def test_propagate_wants_keep_and_fixed_together():
         propagate(zeros, zeros, zeros, torch.ones_like(feat), feat, 2, keep=torch.ones_like(feat))
 
 
+def test_propagate_wants_an_even_number_of_taps():
+    """The plan packs the columns of two taps in one int64 (k*k - 1 taps of an odd kernel)."""
+    zeros = torch.zeros(1, 3, 4, 5)
+    feat = torch.rand(1, 1, 4, 5)
+    with pytest.raises(ValueError, match="even number of taps"):
+        propagate(zeros, zeros, zeros, torch.ones_like(feat), feat, 2)
+
+
 def test_non_finite_offsets_sample_outside_the_image():
     """NaN offsets (a CNN overflowing in fp16, a corrupt checkpoint) read zero, as DCNv2's bounds
     test does, instead of indexing memory anywhere (this segfaulted); +-inf are far offsets."""

