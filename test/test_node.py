@@ -218,22 +218,23 @@ def harness():
     h.close()
 
 
-@pytest.fixture(scope="module")
-def node_process(checkpoint, harness):
-    args = [
-        "-m",
-        "nlspn_ros.ros.node",
-        "--ros-args",
-        "--params-file",
-        str(REPO_ROOT / "config" / "nlspn.yaml"),
-    ]
-    for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint)}.items():
+def start_node(checkpoint, domain: int = MODULE_DOMAIN, **params):
+    """nlspn_node in its own process: config/nlspn.yaml, the test parameters, ``checkpoint`` and
+    ``params`` (which win), the shared-memory Fast DDS profile, DDS domain ``domain``."""
+    params_file = str(REPO_ROOT / "config" / "nlspn.yaml")
+    args = ["-m", "nlspn_ros.ros.node", "--ros-args", "--params-file", params_file]
+    for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint), **params}.items():
         args += ros_arg(name, value)
     env = {
         "FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml"),
-        "ROS_DOMAIN_ID": str(MODULE_DOMAIN),
+        "ROS_DOMAIN_ID": str(domain),
     }
-    proc = start_process(args, env=env)
+    return start_process(args, env=env)
+
+
+@pytest.fixture(scope="module")
+def node_process(checkpoint, harness):
+    proc = start_node(checkpoint)
     try:
         ready = harness.wait(
             lambda: all(p.get_subscription_count() > 0 for p in harness.pub.values()) and harness.counters(),

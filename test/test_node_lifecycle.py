@@ -8,9 +8,9 @@ import os
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from test_node import NODE_PARAMS, Harness, make_frame, ros_arg, wait_until
+from test_node import Harness, make_frame, start_node, wait_until
 
-from ros_util import REPO_ROOT, start_process, stop_process
+from ros_util import stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -47,23 +47,12 @@ def harness():
     h.close()
 
 
-def start_node(checkpoint) -> object:
-    args = ["-m", "nlspn_ros.ros.node", "--ros-args", *ros_arg("autostart", False)]
-    for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint)}.items():
-        args += ros_arg(name, value)
-    env = {
-        "FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml"),
-        "ROS_DOMAIN_ID": str(DOMAIN),
-    }
-    return start_process(args, env=env)
-
-
 def subscribed(harness: Harness) -> bool:
     return all(p.get_subscription_count() > 0 for p in harness.pub.values())
 
 
 def test_transitions_load_the_model_subscribe_publish_and_release(harness, checkpoint) -> None:
-    proc = start_node(checkpoint)
+    proc = start_node(checkpoint, DOMAIN, autostart=False)
     manager = Manager(harness)
     try:
         assert manager.state() == "unconfigured"
@@ -109,7 +98,7 @@ def test_transitions_load_the_model_subscribe_publish_and_release(harness, check
 def test_a_model_that_cannot_be_loaded_leaves_the_node_unconfigured_and_alive(harness, tmp_path) -> None:
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
-    proc = start_node(broken)
+    proc = start_node(broken, DOMAIN, autostart=False)
     manager = Manager(harness)
     try:
         assert manager.state() == "unconfigured"
