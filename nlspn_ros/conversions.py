@@ -33,6 +33,7 @@ COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 # sensor_msgs/PointField datatype constants
 POINT_FIELD_FLOAT32 = 7
 POINT_FIELD_UINT32 = 6
+POINT_FIELD_UINT16 = 4
 
 
 class MessageFormatError(ValueError):
@@ -189,8 +190,10 @@ def cloud_to_xyz(msg: Any) -> np.ndarray:
     return recfunctions.structured_to_unstructured(points, dtype=np.float32)
 
 
-def cloud_fields(xyz: np.ndarray, rgb: np.ndarray | None = None) -> dict[str, Any]:
-    """Unorganized PointCloud2 fields (no header) for Nx3 float32 points, optional Nx3 uint8 colours.
+def cloud_fields(xyz: np.ndarray, rgb: np.ndarray | None = None, *, intensity: np.ndarray | None = None,
+                 rings: np.ndarray | None = None) -> dict[str, Any]:
+    """Unorganized PointCloud2 fields (no header) for Nx3 float32 points, optional Nx3 uint8 colours,
+    (N,) intensities (float32 ``intensity``) and laser rings (uint16 ``ring``, as Velodyne drivers).
 
     ``fields`` is a list of dicts (name, offset, datatype, count) to build PointField messages from;
     colour is the usual ``rgb`` float32 field holding 0x00RRGGBB.
@@ -198,8 +201,13 @@ def cloud_fields(xyz: np.ndarray, rgb: np.ndarray | None = None) -> dict[str, An
     xyz = np.asarray(xyz)
     if xyz.ndim != 2 or xyz.shape[1] != 3:
         raise MessageFormatError(f"points must be Nx3, got {xyz.shape}")
-    names = ["x", "y", "z"] + (["rgb"] if rgb is not None else [])
-    points = np.empty(len(xyz), dtype={"names": names, "formats": ["<f4"] * len(names)})
+    columns = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    for name, values in (("intensity", intensity), ("ring", rings)):
+        if values is not None and np.shape(values) != (len(xyz),):
+            raise MessageFormatError(f"{name} must have one value per point, got shape {np.shape(values)}")
+    columns += [("rgb", "<f4")] * (rgb is not None) + [("intensity", "<f4")] * (intensity is not None)
+    columns += [("ring", "<u2")] * (rings is not None)
+    points = np.zeros(len(xyz), dtype=np.dtype(columns, align=False))
     points["x"], points["y"], points["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     if rgb is not None:
         if rgb.shape != xyz.shape or rgb.dtype != np.uint8:
@@ -208,13 +216,18 @@ def cloud_fields(xyz: np.ndarray, rgb: np.ndarray | None = None) -> dict[str, An
             )
         packed = (rgb[:, 0].astype(np.uint32) << 16) | (rgb[:, 1].astype(np.uint32) << 8) | rgb[:, 2]
         points["rgb"] = packed.view(np.float32)
+    if intensity is not None:
+        points["intensity"] = intensity
+    if rings is not None:
+        points["ring"] = rings
     point_step = points.dtype.itemsize
+    datatypes = {"<f4": POINT_FIELD_FLOAT32, "<u2": POINT_FIELD_UINT16}
     return {
         "height": 1,
         "width": len(points),
         "fields": [
-            {"name": name, "offset": 4 * i, "datatype": POINT_FIELD_FLOAT32, "count": 1}
-            for i, name in enumerate(names)
+            {"name": name, "offset": points.dtype.fields[name][1], "datatype": datatypes[kind], "count": 1}
+            for name, kind in columns
         ],
         "is_bigendian": False,
         "point_step": point_step,

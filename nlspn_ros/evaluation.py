@@ -5,10 +5,12 @@
   (``pred_init``, before propagation) and NLSPN. Two regions: ``all`` (every pixel with a surface
   within range) and ``lidar_fov`` (those inside the LiDAR's vertical field of view, as seen from the
   nominal mount: the region KITTI's ground truth covers, since it is built from LiDAR sweeps).
-* :func:`evaluate_kitti`: the KITTI frames in ``shared/data/kitti_samples`` projected through the
-  package's projection, cropped like KITTI depth completion (bottom 352 rows, centre 1216 columns);
-  20% of the projected pixels are held out (:func:`nlspn_ros.bag.evaluate.holdout_split`, fixed
-  seed) and the methods complete from the rest; the held-out depths are the reference.
+* :func:`evaluate_real` / :func:`evaluate_kitti`: real KITTI frames (raw drives, odometry sequences,
+  object layout) projected through the package's projection, cropped like KITTI depth completion
+  (bottom 352 rows, centre 1216 columns), scored under a holdout protocol
+  (:mod:`nlspn_ros.data.holdout`): A (``pixels``: 20% of the projected pixels held out, fixed seed)
+  or B (``rings``: the odd laser rings held out); the held-out depths are the reference, with the
+  near-phantom share beside the KITTI metrics.
 
 Metrics are :func:`nlspn_ros.metrics.depth_metrics` (official NLSPN metric), averaged per frame;
 every prediction is clamped to ``[0, max_depth]`` as the official evaluation does.
@@ -26,6 +28,16 @@ import torch
 
 from nlspn_ros.baseline import fill_in_fast, nearest_fill
 from nlspn_ros.data.datasets import to_sample
+from nlspn_ros.data.holdout import (
+    PROTOCOLS,
+    held_out_rings,
+    kitti_rings,
+    near_phantoms,
+    pixel_holdout,
+    ring_target,
+)
+from nlspn_ros.data.kitti import KittiFrame, dc_crop_box, read_kitti, read_object_layout
+from nlspn_ros.geometry import project_to_depth
 from nlspn_ros.metrics import MetricAccumulator
 from nlspn_ros.model import NLSPNModel
 
@@ -60,18 +72,25 @@ class EvaluationTable:
         }
 
     def markdown(self, metrics: dict[str, dict[str, float]] | None = None) -> str:
-        """Table of ``metrics`` (default: this table's main metrics), one row per method."""
+        """Table of ``metrics`` (default: this table's main metrics), one row per method, with each
+        method's RMSE and MAE as a multiple of IP-Basic's (and the near-phantom share where scored)."""
         metrics = self.metrics if metrics is None else metrics
+        phantom = any("near_phantom" in m for m in metrics.values())
+        base = metrics.get("ip_basic")
         lines = [
-            "| method | RMSE (m) | MAE (m) | iRMSE (1/km) | REL | D1 | ms/frame |",
-            "|---|---|---|---|---|---|---|",
+            "| method | RMSE (m) | MAE (m) | iRMSE (1/km) | REL | D1 | x IP-Basic RMSE / MAE |"
+            + (" near-phantom |" if phantom else "") + " ms/frame |",
+            "|---|---|---|---|---|---|---|" + ("---|" if phantom else "") + "---|",
         ]
         for name in METHODS:
             if name in metrics:
                 m = metrics[name]
+                ratio = f"{m['RMSE'] / base['RMSE']:.2f} / {m['MAE'] / base['MAE']:.2f}" if base else "-"
                 lines.append(
                     f"| {name} | {m['RMSE']:.3f} | {m['MAE']:.3f} | {m['iRMSE'] * 1000:.2f} | "
-                    f"{m['REL']:.4f} | {m['D1']:.4f} | {self.ms_per_frame.get(name, float('nan')):.0f} |"
+                    f"{m['REL']:.4f} | {m['D1']:.4f} | {ratio} |"
+                    + (f" {m['near_phantom'] * 100:.2f}% |" if phantom else "")
+                    + f" {self.ms_per_frame.get(name, float('nan')):.0f} |"
                 )
         return "\n".join(lines)
 
@@ -174,22 +193,89 @@ def evaluate_synthetic(
 
 
 def kitti_frame(kitti_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(rgb, sparse) of one KITTI sample, projected with our code and cropped to 1216x352."""
-    import cv2
+    """(rgb, sparse) of one KITTI object-layout frame, projected with our code and cropped to 1216x352."""
+    (frame,) = read_object_layout(kitti_dir, [name])
+    return dc_inputs(frame)
 
-    from nlspn_ros.geometry import load_kitti_calib, project_to_depth
 
-    bgr = cv2.imread(str(kitti_dir / "image_2" / f"{name}.png"), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read {kitti_dir / 'image_2' / (name + '.png')}")
-    height, width = bgr.shape[:2]
-    camera, t_cam_lidar = load_kitti_calib(kitti_dir / "calib" / f"{name}.txt", image_size=(width, height))
-    points = np.fromfile(kitti_dir / "velodyne" / f"{name}.bin", dtype=np.float32).reshape(-1, 4)
-    sparse = project_to_depth(points, t_cam_lidar, camera)
-    crop_h, crop_w = KITTI_CROP
-    left = (width - crop_w) // 2
-    rgb = np.ascontiguousarray(bgr[height - crop_h :, left : left + crop_w, ::-1])
-    return rgb, np.ascontiguousarray(sparse[height - crop_h :, left : left + crop_w])
+def dc_inputs(frame: KittiFrame, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rgb, sparse of the points in ``mask``) cut to KITTI depth completion's bottom-centre box."""
+    height, width = frame.rgb.shape[:2]
+    x, y, w, h = dc_crop_box(width, height)
+    points = frame.points if mask is None else frame.points[mask]
+    sparse = project_to_depth(points, frame.t_cam_lidar, frame.camera)
+    box = (slice(y, y + h), slice(x, x + w))
+    return np.ascontiguousarray(frame.rgb[box]), np.ascontiguousarray(sparse[box])
+
+
+def protocol_inputs(frame: KittiFrame, protocol: str, index: int, seed: int = 0, share: float = 0.2
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rgb, input, target) of a real frame under a holdout protocol (:mod:`nlspn_ros.data.holdout`).
+
+    ``pixels`` (A): ``share`` of the projected pixels held out, drawn with rng([seed, index]).
+    ``rings`` (B): the odd laser rings held out (the input keeps the even ones, top ring included).
+    ``none``: the whole sweep is the input and the target is empty (for an outside ground truth).
+    """
+    if protocol == "pixels":
+        rgb, sparse = dc_inputs(frame)
+        kept, target = pixel_holdout(sparse, share, np.random.default_rng([seed, index]))
+        return rgb, kept, target
+    if protocol == "rings":
+        held = held_out_rings(kitti_rings(frame.points), 1)
+        rgb, kept = dc_inputs(frame, ~held)
+        return rgb, kept, ring_target(kept, dc_inputs(frame, held)[1])
+    if protocol == "none":
+        rgb, sparse = dc_inputs(frame)
+        return rgb, sparse, np.zeros_like(sparse)
+    raise ValueError(f"protocol must be one of {PROTOCOLS} or none, got {protocol!r}")
+
+
+def evaluate_real(
+    model: NLSPNModel,
+    frames: Iterable[KittiFrame],
+    protocol: str = "pixels",
+    share: float = 0.2,
+    seed: int = 0,
+    max_depth: float = 90.0,
+    panels_dir: str | Path | None = None,
+) -> EvaluationTable:
+    """Score every method on real frames under a holdout protocol (targets the methods never saw).
+
+    Besides the KITTI metrics, ``near_phantom`` is the share of target pixels predicted nearer than
+    half their depth (pooled over frames), the error that makes a robot brake for nothing.
+    """
+    from nlspn_ros.bag.evaluate import FrameData
+    from nlspn_ros.bag.panels import write_panels
+
+    model.eval()
+    accumulators = {name: MetricAccumulator() for name in METHODS}
+    times: dict[str, list[float]] = {name: [] for name in METHODS}
+    phantoms = dict.fromkeys(METHODS, 0.0)
+    targets = 0
+    table = EvaluationTable()
+    for index, frame in enumerate(frames):
+        rgb, kept, target = protocol_inputs(frame, protocol, index, seed, share)
+        outputs = complete_all(model, rgb, kept, max_depth)
+        count = int((target > 0).sum())
+        targets += count
+        row = {"frame": frame.name, "input_pixels": int((kept > 0).sum()), "target_pixels": count}
+        for method in METHODS:
+            row[method] = accumulators[method].add(outputs.depth[method], target)["RMSE"]
+            phantoms[method] += near_phantoms(outputs.depth[method], target)[0]
+            times[method].append(outputs.ms[method])
+        table.per_frame.append(row)
+        table.frames += 1
+        if panels_dir is not None:
+            for method, confidence in (("nlspn", outputs.confidence), ("ip_basic", None)):
+                data = FrameData(rgb, kept, outputs.depth[method], confidence, target)
+                write_panels(Path(panels_dir) / f"{protocol}_{frame.name}_{method}.png", data,
+                             f"KITTI {frame.name} {method} ({protocol})")
+    if table.frames == 0:
+        raise ValueError("no frames to evaluate")
+    table = _summarise(accumulators, times, table)
+    for method in METHODS:
+        table.metrics[method]["near_phantom"] = phantoms[method] / targets if targets else float("nan")
+    return table
 
 
 def evaluate_kitti(
@@ -199,35 +285,7 @@ def evaluate_kitti(
     seed: int = 0,
     max_depth: float = 90.0,
     panels_dir: str | Path | None = None,
+    protocol: str = "pixels",
 ) -> EvaluationTable:
-    """Held-out-LiDAR scores on every frame of ``kitti_dir`` (image_2/, velodyne/, calib/)."""
-    from nlspn_ros.bag.evaluate import FrameData, holdout_split
-    from nlspn_ros.bag.panels import write_panels
-
-    kitti_dir = Path(kitti_dir)
-    names = sorted(p.stem for p in (kitti_dir / "image_2").glob("*.png"))
-    if not names:
-        raise FileNotFoundError(f"no KITTI frames in {kitti_dir / 'image_2'}")
-    model.eval()
-    accumulators = {name: MetricAccumulator() for name in METHODS}
-    times: dict[str, list[float]] = {name: [] for name in METHODS}
-    table = EvaluationTable()
-    for index, name in enumerate(names):
-        rgb, sparse = kitti_frame(kitti_dir, name)
-        kept, reference = holdout_split(sparse, holdout, seed, index)
-        outputs = complete_all(model, rgb, kept, max_depth)
-        row = {
-            "frame": name,
-            "input_pixels": int((kept > 0).sum()),
-            "held_out_pixels": int((reference > 0).sum()),
-        }
-        for method in METHODS:
-            row[method] = accumulators[method].add(outputs.depth[method], reference)["RMSE"]
-            times[method].append(outputs.ms[method])
-        table.per_frame.append(row)
-        table.frames += 1
-        if panels_dir is not None:
-            for method, confidence in (("nlspn", outputs.confidence), ("ip_basic", None)):
-                data = FrameData(rgb, kept, outputs.depth[method], confidence, reference)
-                write_panels(Path(panels_dir) / f"kitti_{name}_{method}.png", data, f"KITTI {name} {method}")
-    return _summarise(accumulators, times, table)
+    """:func:`evaluate_real` on every frame of a KITTI folder (raw drive, odometry root or object layout)."""
+    return evaluate_real(model, read_kitti(kitti_dir), protocol, holdout, seed, max_depth, panels_dir)

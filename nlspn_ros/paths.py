@@ -19,6 +19,16 @@ def kitti_samples_dir() -> Path:
     return shared_dir() / "data" / "kitti_samples"
 
 
+def kitti_raw_drive_dir() -> Path:
+    """The shared real KITTI raw drive (2011_09_26 drive 0005, frames 116-152)."""
+    return shared_dir() / "data" / "kitti_raw" / "2011_09_26" / "2011_09_26_drive_0005_sync"
+
+
+def kitti_city_clip_dir() -> Path:
+    """The shared 13-frame KITTI city clip (object layout)."""
+    return shared_dir() / "data" / "kitti_city_clip"
+
+
 def golden_dir() -> Path:
     return shared_dir() / "fixtures" / "nlspn_golden"
 

@@ -28,6 +28,17 @@ def kitti_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def raw_drive() -> Path:
+    """The shared KITTI raw drive 2011_09_26_drive_0005_sync (frames 116-152)."""
+    return _require(paths.kitti_raw_drive_dir())
+
+
+@pytest.fixture(scope="session")
+def city_clip() -> Path:
+    return _require(paths.kitti_city_clip_dir())
+
+
+@pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return _require(paths.golden_dir())
 

@@ -29,6 +29,7 @@ from nlspn_ros.bag.types import typestore
 from nlspn_ros.bag.writer import BagWriter, camera_info_msg, image_msg
 from nlspn_ros.baseline import IPBasicCompleter
 from nlspn_ros.conversions import depth_image_to_metres, stamp_to_ns
+from nlspn_ros.data.holdout import near_phantom_share
 from nlspn_ros.geometry import CameraModel, project_to_depth
 from nlspn_ros.metrics import depth_metrics
 
@@ -150,7 +151,9 @@ def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
             sparse = project_to_depth(frame.points, T_CAM_LIDAR, CAMERA)
             kept, reference = holdout_split(sparse, 0.2, 0, stamp)
             dense = IPBasicCompleter(max_depth=100.0).complete(frame.rgb, kept).depth
-            expected.append(depth_metrics(np.where((dense >= 0.1) & (dense <= 100), dense, 0), reference))
+            masked = np.where((dense >= 0.1) & (dense <= 100), dense, 0)
+            expected.append({**depth_metrics(masked, reference),
+                             "near_phantom": near_phantom_share(masked, reference)})
     settings = settings_from_files(method="ip_basic", t_cam_lidar=T_CAM_LIDAR.ravel().tolist())
     result = Evaluator(path, completer=IPBasicCompleter(max_depth=100.0), settings=settings).run()
     assert result.topics["image"] == "/cam/image_raw" and result.topics["points"] == "/velodyne_points"
@@ -270,7 +273,8 @@ def test_recorded_outputs_are_scored_against_ground_truth(tmp_path):
             writer.write("/nlspn/completion", completion, stamp + 5_000_000)
     result = evaluate_bag(path, progress=False)
     assert result.mode == "recorded" and len(result.frames) == 2
-    assert result.frames[0].metrics == pytest.approx(depth_metrics(np.nan_to_num(output), truth))
+    assert result.frames[0].metrics == pytest.approx(
+        {**depth_metrics(np.nan_to_num(output), truth), "near_phantom": near_phantom_share(output, truth)})
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

@@ -45,15 +45,16 @@ def test_kitti_holdout_protocol_and_panels(tiny_model, kitti_dir, tmp_path):
     table = evaluate_kitti(tiny_model, kitti_dir, holdout=0.2, seed=0, panels_dir=tmp_path)
     assert table.frames == 2
     for row in table.per_frame:
-        share = row["held_out_pixels"] / (row["held_out_pixels"] + row["input_pixels"])
+        share = row["target_pixels"] / (row["target_pixels"] + row["input_pixels"])
         assert 0.18 < share < 0.22
     assert set(table.metrics) == set(METHODS)
     assert table.metrics["ip_basic"]["RMSE"] < 5.0  # the classical baseline is sane on real data
+    assert 0.0 <= table.metrics["ip_basic"]["near_phantom"] < 0.05
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "kitti_000000_ip_basic.png",
-        "kitti_000000_nlspn.png",
-        "kitti_000001_ip_basic.png",
-        "kitti_000001_nlspn.png",
+        "pixels_000000_ip_basic.png",
+        "pixels_000000_nlspn.png",
+        "pixels_000001_ip_basic.png",
+        "pixels_000001_nlspn.png",
     ]
 
 

@@ -33,6 +33,7 @@ from nlspn_ros.bag.reader import BagReader
 from nlspn_ros.bag.topics import BagTopics, detect_topics
 from nlspn_ros.bag.types import TF_MESSAGE
 from nlspn_ros.completion import Completer
+from nlspn_ros.data.holdout import near_phantoms
 from nlspn_ros.frame import BadInput, mask_depth, prepare_inputs, process_frame, project
 from nlspn_ros.metrics import METRIC_NAMES, MetricAccumulator
 from nlspn_ros.node_settings import NodeSettings
@@ -196,11 +197,16 @@ class Evaluator:
         result = EvaluationResult(str(self.reader.path), self.mode, method, self.reference,
                                   asdict(self.topics))
         accumulator = MetricAccumulator()
+        phantoms = targets = 0
         frames = self._offline() if self.mode == "offline" else self._recorded()
         try:
             for frame, data in frames:
                 frame.index = len(result.frames)
                 frame.metrics = accumulator.add(data.dense, data.reference)
+                frame_phantoms, frame_targets = near_phantoms(data.dense, data.reference)
+                frame.metrics["near_phantom"] = (frame_phantoms / frame_targets if frame_targets
+                                                 else float("nan"))
+                phantoms, targets = phantoms + frame_phantoms, targets + frame_targets
                 result.frames.append(frame)
                 if frame_callback is not None:
                     frame_callback(frame, data)
@@ -211,6 +217,7 @@ class Evaluator:
             log.error("%s; scored the %d frames before the damage", err, len(result.frames))
         nan = dict.fromkeys(METRIC_NAMES, float("nan"))
         result.overall = accumulator.mean() if accumulator.frames else nan
+        result.overall["near_phantom"] = phantoms / targets if targets else float("nan")
         result.dropped.update(self._dropped)
         return result
 

@@ -1,21 +1,23 @@
 """Writing sensor bags: camera image + CameraInfo + LiDAR cloud (+ ground-truth depth) per frame.
 
-A bag written here has, per frame at ``rate_hz``: ``sensor_msgs/Image`` (rgb8) and
-``sensor_msgs/CameraInfo`` stamped t in the camera optical frame, ``sensor_msgs/PointCloud2``
-stamped ``t + lidar_offset`` (default 3 ms: the pairing decides a frame
-as soon as its cloud arrives) in the LiDAR frame, and, for synthetic scenes, a 32FC1 ground-truth
-depth Image. The static LiDAR -> camera extrinsic goes into ``/tf_static`` (tf2_msgs/TFMessage) and
-into a node parameter file beside the bag (``<bag>.params.yaml``), since the node reads its
-extrinsic from parameters. Log time = header stamp.
+A bag written here has, per frame: ``sensor_msgs/Image`` (rgb8) and ``sensor_msgs/CameraInfo`` in
+the camera optical frame, ``sensor_msgs/PointCloud2`` in the LiDAR frame and, for synthetic scenes
+or a held-out share of the LiDAR, a 32FC1 ground-truth depth Image. Frames with recorded stamps
+(KITTI raw drives) keep them: the image at the camera's stamp, the cloud at the sweep's; others get
+stamps at ``rate_hz`` with the cloud ``lidar_offset`` later (default 3 ms: the pairing decides a
+frame as soon as its cloud arrives). Clouds carry x, y, z and, where known, ``intensity`` (float32)
+and ``ring`` (uint16), the layout of the usual Velodyne drivers. The static LiDAR -> camera extrinsic
+goes into ``/tf_static`` (tf2_msgs/TFMessage) and into a node parameter file beside the bag
+(``<bag>.params.yaml``); frames with a vehicle pose (KITTI OXTS) add ``world -> imu_link`` on
+``/tf`` and the static ``imu_link -> camera`` link. Log time = header stamp.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from nlspn_ros.bag.writer import (
@@ -27,7 +29,9 @@ from nlspn_ros.bag.writer import (
     image_msg,
     tf_message,
 )
-from nlspn_ros.geometry import CameraModel, invert_transform, load_kitti_calib, project_to_depth
+from nlspn_ros.data.holdout import held_out_rings, kitti_rings, ring_target
+from nlspn_ros.data.kitti import KittiFrame, read_kitti, read_object_layout, read_raw_drive
+from nlspn_ros.geometry import CameraModel, invert_transform, project_to_depth
 
 START_NS = 1_700_000_000 * 1_000_000_000  # fixed, so bags are reproducible
 
@@ -39,11 +43,21 @@ class BagTopicNames:
     points: str = "/lidar/points"
     ground_truth: str = "/camera/ground_truth_depth"
     tf_static: str = "/tf_static"
+    tf: str = "/tf"
+
+
+WORLD_FRAME = "world"
+VEHICLE_FRAME = "imu_link"
 
 
 @dataclass
 class SensorFrame:
-    """One camera frame with its LiDAR sweep: ``points`` Nx3 float32 in the LiDAR frame."""
+    """One camera frame with its LiDAR sweep: ``points`` Nx3 float32 in the LiDAR frame.
+
+    Optional: recorded stamps (ns), per-point ``intensity`` (float32) and ``rings`` (laser index),
+    the vehicle ``pose`` (4x4 world <- vehicle) with its stamp and the LiDAR's mount on the vehicle
+    (``t_vehicle_lidar``, LiDAR -> vehicle).
+    """
 
     name: str
     rgb: np.ndarray
@@ -51,6 +65,19 @@ class SensorFrame:
     camera: CameraModel
     t_cam_lidar: np.ndarray
     ground_truth: np.ndarray | None = None
+    camera_stamp_ns: int | None = None
+    lidar_stamp_ns: int | None = None
+    intensity: np.ndarray | None = None
+    rings: np.ndarray | None = None
+    pose: np.ndarray | None = None
+    pose_stamp_ns: int | None = None
+    t_vehicle_lidar: np.ndarray | None = None
+
+    def select(self, mask: np.ndarray) -> SensorFrame:
+        """The same frame with only the points of ``mask`` (their intensities and rings too)."""
+        return replace(self, points=self.points[mask],
+                       intensity=None if self.intensity is None else self.intensity[mask],
+                       rings=None if self.rings is None else self.rings[mask])
 
 
 @dataclass
@@ -62,24 +89,28 @@ class BagSummary:
     t_cam_lidar: np.ndarray | None = None
 
 
+def sensor_frame(frame: KittiFrame) -> SensorFrame:
+    """A KITTI frame as a bag frame: stamps, reflectance as intensity, rings from the sweep order."""
+    return SensorFrame(
+        frame.name, frame.rgb, np.ascontiguousarray(frame.points[:, :3]), frame.camera, frame.t_cam_lidar,
+        camera_stamp_ns=frame.camera_stamp_ns, lidar_stamp_ns=frame.lidar_stamp_ns,
+        intensity=np.ascontiguousarray(frame.points[:, 3]), rings=kitti_rings(frame.points),
+        pose=frame.pose, pose_stamp_ns=frame.pose_stamp_ns, t_vehicle_lidar=frame.t_imu_lidar,
+    )
+
+
 def kitti_frames(kitti_dir: Path, names: Iterable[str] | None = None) -> Iterator[SensorFrame]:
-    """Frames of the KITTI object layout (image_2/*.png, velodyne/*.bin, calib/*.txt)."""
+    """Frames of a KITTI folder: object layout (``names``: frame names), raw drive (``names``: frame
+    numbers) or odometry root (every sequence; ``names`` not supported)."""
     kitti_dir = Path(kitti_dir)
-    names = sorted(p.stem for p in (kitti_dir / "image_2").glob("*.png")) if names is None else list(names)
-    if not names:
-        raise FileNotFoundError(f"no KITTI frames (image_2/*.png) in {kitti_dir}")
-    for name in names:
-        bgr = cv2.imread(str(kitti_dir / "image_2" / f"{name}.png"), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise FileNotFoundError(f"cannot read {kitti_dir / 'image_2' / (name + '.png')}")
-        scan = np.fromfile(kitti_dir / "velodyne" / f"{name}.bin", dtype="<f4")
-        if scan.size % 4:
-            raise ValueError(f"{name}.bin: {scan.size} floats is not N x (x, y, z, reflectance)")
-        height, width = bgr.shape[:2]
-        calib = kitti_dir / "calib" / f"{name}.txt"
-        camera, t_cam_lidar = load_kitti_calib(calib, image_size=(width, height))
-        yield SensorFrame(name, np.ascontiguousarray(bgr[..., ::-1]), scan.reshape(-1, 4)[:, :3].copy(),
-                          camera, t_cam_lidar)
+    if names is None:
+        frames = read_kitti(kitti_dir)
+    elif (kitti_dir / "velodyne_points").is_dir():
+        frames = read_raw_drive(kitti_dir, [int(name) for name in names])
+    else:
+        frames = read_object_layout(kitti_dir, names)
+    for frame in frames:
+        yield sensor_frame(frame)
 
 
 def synthetic_frames(count: int, width: int, height: int, seed: int = 0) -> Iterator[SensorFrame]:
@@ -99,8 +130,20 @@ def hold_out_points(frames: Iterable[SensorFrame], fraction: float, seed: int = 
     for index, frame in enumerate(frames):
         held_out = np.random.default_rng([seed, index]).random(len(frame.points)) < fraction
         truth = project_to_depth(frame.points[held_out], frame.t_cam_lidar, frame.camera)
-        kept = frame.points[~held_out]
-        yield SensorFrame(frame.name, frame.rgb, kept, frame.camera, frame.t_cam_lidar, truth)
+        yield replace(frame.select(~held_out), ground_truth=truth)
+
+
+def hold_out_rings(frames: Iterable[SensorFrame], parity: int = 1) -> Iterator[SensorFrame]:
+    """Protocol B in a bag: the rings of ``parity`` (default: the odd ones) leave the cloud and become
+    the ground-truth depth, without the pixels the remaining rings also hit."""
+    for frame in frames:
+        if frame.rings is None:
+            raise ValueError(f"frame {frame.name}: no laser rings known, cannot hold out rings")
+        held = held_out_rings(frame.rings, parity)
+        kept = frame.select(~held)
+        seen = project_to_depth(kept.points, frame.t_cam_lidar, frame.camera)
+        truth = ring_target(seen, project_to_depth(frame.points[held], frame.t_cam_lidar, frame.camera))
+        yield replace(kept, ground_truth=truth)
 
 
 def params_file_for(bag: Path) -> Path:
@@ -135,22 +178,37 @@ def write_sensor_bag(path: str | Path, frames: Iterable[SensorFrame], *, storage
     period_ns = int(round(1e9 / rate_hz))
     with BagWriter(path, storage) as bag:
         for index, frame in enumerate(frames):
-            stamp = start_ns + index * period_ns
+            stamp = (frame.camera_stamp_ns if frame.camera_stamp_ns is not None
+                     else start_ns + index * period_ns)
+            cloud_stamp = (frame.lidar_stamp_ns if frame.lidar_stamp_ns is not None
+                           else stamp + int(lidar_offset_ms * 1e6))
             points = np.asarray(frame.points, dtype=np.float32)
             if summary.t_cam_lidar is None:
                 summary.t_cam_lidar = np.asarray(frame.t_cam_lidar, dtype=np.float64)
-                bag.write(topics.tf_static, tf_message(summary.t_cam_lidar, camera_frame, lidar_frame, stamp),
-                          stamp)
+                first = min(stamp, cloud_stamp)
+                statics = [(summary.t_cam_lidar, camera_frame, lidar_frame)]
+                if frame.pose is not None and frame.t_vehicle_lidar is not None:
+                    t_vehicle_camera = frame.t_vehicle_lidar @ invert_transform(summary.t_cam_lidar)
+                    statics.append((t_vehicle_camera, VEHICLE_FRAME, camera_frame))
+                bag.write(topics.tf_static, tf_message(statics, first), first)
             elif not np.allclose(frame.t_cam_lidar, summary.t_cam_lidar, atol=1e-12):
                 relative = invert_transform(summary.t_cam_lidar) @ frame.t_cam_lidar
                 points = (points.astype(np.float64) @ relative[:3, :3].T + relative[:3, 3]).astype(np.float32)
+            messages = [
+                (stamp, topics.image, image_msg(frame.rgb, "rgb8", stamp, camera_frame)),
+                (stamp, topics.camera_info, camera_info_msg(frame.camera, stamp, camera_frame)),
+                (cloud_stamp, topics.points,
+                 cloud_msg(points, cloud_stamp, lidar_frame, intensity=frame.intensity, rings=frame.rings)),
+            ]
             if frame.ground_truth is not None:
                 gt = np.asarray(frame.ground_truth, dtype=np.float32)
-                bag.write(topics.ground_truth, image_msg(gt, "32FC1", stamp, camera_frame), stamp)
-            bag.write(topics.image, image_msg(frame.rgb, "rgb8", stamp, camera_frame), stamp)
-            bag.write(topics.camera_info, camera_info_msg(frame.camera, stamp, camera_frame), stamp)
-            cloud_stamp = stamp + int(lidar_offset_ms * 1e6)
-            bag.write(topics.points, cloud_msg(points, cloud_stamp, lidar_frame), cloud_stamp)
+                messages.insert(0, (stamp, topics.ground_truth, image_msg(gt, "32FC1", stamp, camera_frame)))
+            if frame.pose is not None:
+                pose_stamp = frame.pose_stamp_ns if frame.pose_stamp_ns is not None else stamp
+                messages.append((pose_stamp, topics.tf,
+                                 tf_message([(frame.pose, WORLD_FRAME, VEHICLE_FRAME)], pose_stamp)))
+            for log_time, topic, msg in sorted(messages, key=lambda m: m[0]):
+                bag.write(topic, msg, log_time)
             summary.frames.append(frame.name)
             summary.stamps_ns.append(stamp)
     if summary.t_cam_lidar is None:

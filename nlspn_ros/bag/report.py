@@ -11,8 +11,9 @@ from nlspn_ros.bag.evaluate import EvaluationResult, Evaluator, FrameData, Frame
 from nlspn_ros.metrics import METRIC_NAMES
 
 # Displayed as the KITTI benchmark does: RMSE/MAE in mm, iRMSE/iMAE in 1/km.
-DISPLAY_SCALE = {"RMSE": 1000.0, "MAE": 1000.0, "iRMSE": 1000.0, "iMAE": 1000.0}
-DISPLAY_UNITS = {"RMSE": "mm", "MAE": "mm", "iRMSE": "1/km", "iMAE": "1/km"}
+DISPLAY_SCALE = {"RMSE": 1000.0, "MAE": 1000.0, "iRMSE": 1000.0, "iMAE": 1000.0, "near_phantom": 100.0}
+DISPLAY_UNITS = {"RMSE": "mm", "MAE": "mm", "iRMSE": "1/km", "iMAE": "1/km", "near_phantom": "%"}
+COLUMNS = (*METRIC_NAMES, "near_phantom")  # near_phantom: share of targets predicted nearer than half
 
 
 def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[str, Any] | None = None,
@@ -75,17 +76,18 @@ def _cell(name: str, value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value * DISPLAY_SCALE.get(name, 1.0):.4f}" if name in ("REL", "D1", "D2", "D3") else \
+        f"{value * DISPLAY_SCALE.get(name, 1.0):.2f}" if name == "near_phantom" else \
         f"{value * DISPLAY_SCALE.get(name, 1.0):.1f}"
 
 
 def metrics_table(result: EvaluationResult, markdown: bool = False) -> str:
     """Per-frame rows and the overall mean, KITTI display units."""
     header = ["frame", "stamp (s)", "ref px", *[f"{n} ({DISPLAY_UNITS[n]})" if n in DISPLAY_UNITS else n
-                                                for n in METRIC_NAMES]]
+                                                for n in COLUMNS]]
     rows = [[str(f.index), f"{f.image_stamp_ns * 1e-9:.3f}", str(f.reference_pixels),
-             *[_cell(n, f.metrics[n]) for n in METRIC_NAMES]] for f in result.frames]
+             *[_cell(n, f.metrics.get(n)) for n in COLUMNS]] for f in result.frames]
     rows.append(["mean", "", str(sum(f.reference_pixels for f in result.frames)),
-                 *[_cell(n, result.overall.get(n)) for n in METRIC_NAMES]])
+                 *[_cell(n, result.overall.get(n)) for n in COLUMNS]])
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])

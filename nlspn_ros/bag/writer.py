@@ -46,28 +46,32 @@ def camera_info_msg(camera: CameraModel, stamp_ns: int, frame_id: str = CAMERA_F
     return _type("sensor_msgs/msg/CameraInfo")(header=header(stamp_ns, frame_id), roi=roi, **arrays, **fields)
 
 
-def cloud_msg(xyz: np.ndarray, stamp_ns: int, frame_id: str = LIDAR_FRAME) -> Any:
-    """Unorganized sensor_msgs/PointCloud2 (x, y, z float32) from Nx3 points."""
-    fields = conversions.cloud_fields(np.asarray(xyz, dtype=np.float32))
+def cloud_msg(xyz: np.ndarray, stamp_ns: int, frame_id: str = LIDAR_FRAME, *,
+              intensity: np.ndarray | None = None, rings: np.ndarray | None = None) -> Any:
+    """Unorganized sensor_msgs/PointCloud2 (x, y, z float32; optional intensity float32, ring uint16)."""
+    fields = conversions.cloud_fields(np.asarray(xyz, dtype=np.float32), intensity=intensity, rings=rings)
     point_field = _type("sensor_msgs/msg/PointField")
     fields["fields"] = [point_field(**field) for field in fields["fields"]]
     return _type("sensor_msgs/msg/PointCloud2")(header=header(stamp_ns, frame_id), **fields)
 
 
-def tf_message(transform: np.ndarray, parent: str, child: str, stamp_ns: int) -> Any:
-    """tf2_msgs/TFMessage with one transform: ``transform`` (4x4) maps ``child`` coordinates to ``parent``."""
-    transform = np.asarray(transform, dtype=np.float64)
-    w, x, y, z = transforms3d.quaternions.mat2quat(transform[:3, :3])
+def tf_message(transforms: list[tuple[np.ndarray, str, str]], stamp_ns: int) -> Any:
+    """tf2_msgs/TFMessage of ``(transform, parent, child)`` triples: each 4x4 ``transform`` maps
+    ``child`` coordinates to ``parent``."""
     geometry = "geometry_msgs/msg/"
-    stamped = _type(geometry + "TransformStamped")(
-        header=header(stamp_ns, parent),
-        child_frame_id=child,
-        transform=_type(geometry + "Transform")(
-            translation=_type(geometry + "Vector3")(*map(float, transform[:3, 3])),
-            rotation=_type(geometry + "Quaternion")(x=x, y=y, z=z, w=w),
-        ),
-    )
-    return _type("tf2_msgs/msg/TFMessage")(transforms=[stamped])
+    stamped = []
+    for transform, parent, child in transforms:
+        transform = np.asarray(transform, dtype=np.float64)
+        w, x, y, z = transforms3d.quaternions.mat2quat(transform[:3, :3])
+        stamped.append(_type(geometry + "TransformStamped")(
+            header=header(stamp_ns, parent),
+            child_frame_id=child,
+            transform=_type(geometry + "Transform")(
+                translation=_type(geometry + "Vector3")(*map(float, transform[:3, 3])),
+                rotation=_type(geometry + "Quaternion")(x=x, y=y, z=z, w=w),
+            ),
+        ))
+    return _type("tf2_msgs/msg/TFMessage")(transforms=stamped)
 
 
 class BagWriter:
