@@ -220,3 +220,32 @@ def test_config_from_official_args_and_round_trip():
 def test_config_rejects_invalid_options(bad):
     with pytest.raises(ValueError):
         NLSPNConfig(**bad)
+
+
+def test_prefill_model_starts_from_the_ip_basic_fill_and_keeps_its_checkpoint(tmp_path):
+    import numpy as np
+
+    from nlspn_ros.baseline import fill_in_fast
+    from nlspn_ros.model import load_checkpoint, save_checkpoint
+
+    config = NLSPNConfig.small(prefill="ip_basic", prop_time=2)
+    torch.manual_seed(0)
+    model = NLSPNModel(config).eval()
+    dep = torch.zeros(2, 1, 40, 96)
+    dep[:, :, 12::3, ::4] = torch.rand(2, 1, 10, 24) * 30 + 2
+    rgb = torch.randn(2, 3, 40, 96)
+    with torch.no_grad():
+        out = model(rgb, dep)
+    for index in range(2):  # the residual head starts at zero: the initial depth is IP-Basic's fill
+        expected = fill_in_fast(dep[index, 0].numpy(), 100.0)
+        np.testing.assert_allclose(out["pred_init"][index, 0].numpy(), expected, rtol=1e-6, atol=1e-5)
+    assert model.conv1_dep[0].in_channels == 2
+    path = save_checkpoint(tmp_path / "prefill.pt", model, config)
+    loaded, loaded_config = load_checkpoint(path)
+    assert loaded_config.prefill == "ip_basic"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(rgb, dep)["pred"], out["pred"])
+    with pytest.raises(ValueError, match="prefill"):
+        NLSPNConfig(network="resnet34", prefill="ip_basic")
+    with pytest.raises(ValueError, match="prefill"):
+        NLSPNConfig.small(prefill="bilinear")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 AFFINITIES = ("AS", "ASS", "TC", "TGASS")
+PREFILLS = ("none", "ip_basic")
 
 # Official encoders: torchvision ResNet BasicBlock layers (blocks per layer, widths).
 RESNET_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
@@ -22,6 +23,11 @@ class NLSPNConfig:
     ``channels`` and ``stem`` describe the encoder; the decoder follows the same pattern
     with the encoder widths). ``legacy`` reproduces the released checkpoints' sampling
     (see ``propagation.py``); it only has an effect with ``conf_prop``.
+
+    ``prefill`` (ours, custom encoders only): ``ip_basic`` computes IP-Basic's classical fill of the
+    sparse input inside the forward, feeds it to the depth stem beside the sparse depth and makes the
+    initial depth that fill plus a learned residual, which the propagation then refines. ``none``
+    is the official network.
     """
 
     network: str = "resnet34"
@@ -35,6 +41,7 @@ class NLSPNConfig:
     blocks: tuple[int, int, int, int] = RESNET_BLOCKS["resnet34"]
     channels: tuple[int, int, int, int] = RESNET_CHANNELS
     stem: tuple[int, int] = OFFICIAL_STEM  # (rgb, depth) stem widths
+    prefill: str = "none"
 
     def __post_init__(self) -> None:
         self.blocks = tuple(int(b) for b in self.blocks)
@@ -47,6 +54,10 @@ class NLSPNConfig:
             self.stem = OFFICIAL_STEM
         elif self.network != "custom":
             raise ValueError(f"network must be resnet18, resnet34 or custom, got {self.network!r}")
+        if self.prefill not in PREFILLS:
+            raise ValueError(f"prefill must be one of {PREFILLS}, got {self.prefill!r}")
+        if self.prefill != "none" and self.network != "custom":
+            raise ValueError("prefill is an option of the custom encoder; the official networks have none")
         if self.affinity not in AFFINITIES:
             raise ValueError(f"affinity must be one of {AFFINITIES}, got {self.affinity!r}")
         if self.prop_kernel < 3 or self.prop_kernel % 2 == 0:

@@ -8,6 +8,7 @@ from torch import nn
 
 from .config import NLSPNConfig
 from .layers import conv_bn_relu, convt_bn_relu, resnet_layer
+from .prefill import ip_basic_prefill
 from .propagation import NLSPNPropagation
 
 
@@ -33,7 +34,8 @@ class NLSPNModel(nn.Module):
         num = config.num_neighbors
 
         self.conv1_rgb = conv_bn_relu(3, config.stem[0], bn=False)
-        self.conv1_dep = conv_bn_relu(1, config.stem[1], bn=False)
+        prefilled = config.prefill != "none"
+        self.conv1_dep = conv_bn_relu(2 if prefilled else 1, config.stem[1], bn=False)
         self.conv2 = resnet_layer(stem, c1, config.blocks[0], stride=1)  # 1/1
         self.conv3 = resnet_layer(c1, c2, config.blocks[1], stride=2)  # 1/2
         self.conv4 = resnet_layer(c2, c3, config.blocks[2], stride=2)  # 1/4
@@ -46,7 +48,11 @@ class NLSPNModel(nn.Module):
         self.dec2 = convt_bn_relu(c1 + c2, c1)
 
         self.id_dec1 = conv_bn_relu(c1 + c1, c1)
-        self.id_dec0 = conv_bn_relu(c1 + stem, 1, bn=False, relu=True)
+        # with a prefill the head is a signed residual on it, starting at zero (the prefill itself)
+        self.id_dec0 = conv_bn_relu(c1 + stem, 1, bn=False, relu=not prefilled)
+        if prefilled:
+            nn.init.zeros_(self.id_dec0[0].weight)
+            nn.init.zeros_(self.id_dec0[0].bias)
         self.gd_dec1 = conv_bn_relu(c1 + c1, c1)
         self.gd_dec0 = conv_bn_relu(c1 + stem, num, bn=False, relu=False)
         if config.conf_prop:
@@ -72,7 +78,9 @@ class NLSPNModel(nn.Module):
         self._config = dataclasses.replace(self._config, prop_time=int(value))
 
     def forward(self, rgb: torch.Tensor, dep: torch.Tensor) -> dict[str, object]:
-        fe1 = torch.cat((self.conv1_rgb(rgb), self.conv1_dep(dep)), dim=1)
+        prefill = ip_basic_prefill(dep) if self.config.prefill == "ip_basic" else None
+        dep_in = dep if prefill is None else torch.cat((dep, prefill), dim=1)
+        fe1 = torch.cat((self.conv1_rgb(rgb), self.conv1_dep(dep_in)), dim=1)
         fe2 = self.conv2(fe1)
         fe3 = self.conv3(fe2)
         fe4 = self.conv4(fe3)
@@ -86,6 +94,8 @@ class NLSPNModel(nn.Module):
         skip2 = _concat(fd2, fe2)
 
         pred_init = self.id_dec0(_concat(self.id_dec1(skip2), fe1))
+        if prefill is not None:
+            pred_init = torch.clamp(pred_init + prefill.to(pred_init.dtype), min=0)
         guidance = self.gd_dec0(_concat(self.gd_dec1(skip2), fe1))
         confidence = None
         if self.config.conf_prop:
