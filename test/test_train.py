@@ -179,3 +179,82 @@ def test_torchrun_two_processes_train_with_ddp(tmp_path):
     assert done.stdout.count('"step": 2') == 2  # both ranks ran both steps
     meta = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["meta"]
     assert meta["world_size"] == 2 and meta["step"] == 2
+
+
+def test_lidar_holdout_dataset_redraws_targets_from_real_sweeps(kitti_dir):
+    from nlspn_ros.data.datasets import LidarHoldoutDataset
+    from nlspn_ros.data.kitti import read_object_layout
+
+    frames = list(read_object_layout(kitti_dir))
+    dataset = LidarHoldoutDataset(frames, crop=(352, 256), seed=1)
+    assert len(dataset) == 2 and dataset.names == ["000000", "000001"]
+    seen_protocols = set()
+    targets = []
+    for epoch in range(6):
+        dataset.set_epoch(epoch)
+        item = dataset[0]
+        dep, gt = item["dep"][0].numpy(), item["gt"][0].numpy()
+        assert dep.shape == gt.shape == (352, 256) and gt.any()
+        assert not np.any((dep > 0) & (gt > 0))  # never scored on its own input
+        share = (gt > 0).sum() / ((gt > 0).sum() + (dep > 0).sum())
+        seen_protocols.add("pixels" if share < 0.45 or share > 0.55 else "rings-or-half")
+        targets.append(gt)
+    assert not all(np.array_equal(targets[0], t) for t in targets[1:])  # re-drawn every epoch
+    only_rings = LidarHoldoutDataset(frames[:1], seed=0, protocols=("rings",))
+    item = only_rings[0]
+    assert item["dep"].shape == (1, 352, 1216)  # KITTI DC's crop when no training crop is given
+    with pytest.raises(ValueError, match="protocols"):
+        LidarHoldoutDataset(frames, protocols=("stripes",))
+
+
+def _cli(*args, timeout=600):
+    import subprocess
+    import sys
+
+    from ros_util import REPO_ROOT
+
+    return subprocess.run([sys.executable, "-m", "nlspn_ros.cli", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_train_cli_on_real_frames_then_evaluate_kitti(kitti_dir, tmp_path):
+    done = _cli("train", "--data", "real", "--real", str(kitti_dir), "--out", str(tmp_path / "run"),
+                "--steps", "2", "--batch-size", "2", "--crop", "64", "128", "--quiet", "--device", "cpu",
+                "--checkpoint-every", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    model, config = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert config == NLSPNConfig.small(prefill="ip_basic")
+    meta = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["meta"]
+    assert meta["data"] == "real" and meta["frames"] == 2 and meta["protocols"] == ["pixels", "rings"]
+    evaluated = _cli("evaluate-kitti", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--kitti-dir",
+                     str(kitti_dir), "--json", str(tmp_path / "scores.json"))
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    for protocol in ("pixels", "rings"):
+        assert scores[protocol]["frames"] == 2
+        assert set(scores[protocol]["metrics"]["ip_basic"]) >= {"RMSE", "MAE", "near_phantom"}
+    assert "protocol rings" in evaluated.stdout and "x IP-Basic" in evaluated.stdout
+
+
+@pytest.mark.slow
+def test_train_cli_on_a_bag_with_held_out_lidar(tmp_path):
+    bag = tmp_path / "bag"
+    made = _cli("make-bag", str(bag), "--synthetic", "2", "--width", "152", "--height", "44")
+    assert made.returncode == 0, made.stderr[-2000:]
+    done = _cli("train", "--data", "bag", "--bag", str(bag), "--holdout", "0.3",
+                "--out", str(tmp_path / "run"), "--steps", "1", "--batch-size", "1", "--crop", "32", "64",
+                "--quiet", "--device", "cpu")
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["meta"]
+    assert meta["data"] == "bag" and meta["holdout"] == 0.3 and meta["step"] == 1
+
+
+def test_every_subcommand_parses_its_help():
+    from nlspn_ros.cli import COMMANDS
+
+    for command in COMMANDS:
+        done = _cli(command, "--help", timeout=120)
+        assert done.returncode == 0 and f"nlspn_ros {command}" in done.stdout, (command, done.stderr)
+    refused = _cli("train", "--data", "real", "--out", "/tmp/never")
+    assert refused.returncode == 2 and "--real" in refused.stdout

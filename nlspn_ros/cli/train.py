@@ -20,7 +20,15 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", choices=("synthetic", "kitti", "bag"), default="synthetic")
+    parser.add_argument(
+        "--data",
+        choices=("synthetic", "kitti", "real", "bag"),
+        default="synthetic",
+        help="synthetic scenes; kitti: the KITTI depth-completion layout (split JSON); "
+        "real: KITTI raw drives, "
+        "odometry roots or object-layout folders trained from their own LiDAR (held-out pixels or rings); "
+        "bag: a rosbag2 sensor bag",
+    )
     parser.add_argument("--out", required=True, help="folder for checkpoints (last.pt, step_*.pt)")
     parser.add_argument(
         "--seeds",
@@ -38,6 +46,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache-dir", help="synthetic: render each frame once into this folder (.npz)")
     parser.add_argument("--kitti-root", help="kitti: dataset root the split JSON's paths are relative to")
+    parser.add_argument(
+        "--real", nargs="+", metavar="DIR", help="real: KITTI raw drive / odometry root / object folders"
+    )
+    parser.add_argument(
+        "--protocols",
+        default="pixels,rings",
+        help="real: holdout protocols drawn per item, comma-separated (pixels, rings; default both)",
+    )
+    parser.add_argument(
+        "--pixel-share",
+        type=_floats,
+        default=(0.2, 0.5),
+        help="real: range of the share of pixels held out by the pixels protocol (default 0.2,0.5)",
+    )
+    parser.add_argument("--bag", help="bag: the rosbag2 sensor bag (its .params.yaml beside it is read)")
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        default=0.2,
+        help="bag without a ground-truth topic: share of the projected LiDAR pixels held out as targets",
+    )
     parser.add_argument("--split-json", help="kitti: official split JSON ({'train': [{rgb, depth, gt, K}]})")
     parser.add_argument(
         "--crop",
@@ -48,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="random training crop (default 128 256)",
     )
     parser.add_argument("--config", choices=("small", "resnet18", "resnet34"), default="small")
+    parser.add_argument(
+        "--prefill",
+        choices=("none", "ip_basic"),
+        default="ip_basic",
+        help="small: initial depth = IP-Basic fill + learned residual (default, the shipped model) or none",
+    )
     parser.add_argument("--steps", type=int, default=1000, help="total optimizer steps")
     parser.add_argument("--batch-size", type=int, default=4, help="per process")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -75,7 +110,13 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from nlspn_ros.data.datasets import BagFramesDataset, KittiDCDataset, SyntheticDataset
+    from nlspn_ros.data.datasets import (
+        BagFramesDataset,
+        KittiDCDataset,
+        LidarHoldoutDataset,
+        SyntheticDataset,
+    )
+    from nlspn_ros.data.kitti import read_kitti
     from nlspn_ros.model import NLSPNConfig
     from nlspn_ros.train import TrainSettings, train
 
@@ -88,6 +129,22 @@ def run(args: argparse.Namespace) -> int:
             args.seeds, args.cache_dir, crop=crop, seed=args.seed, size=tuple(args.frame_size)
         )
         data_meta = {"data": "synthetic", "seeds": [args.seeds.start, args.seeds.stop]}
+    elif args.data == "real":
+        if not args.real:
+            print("error: --data real needs --real DIR [DIR ...]")
+            return 2
+        frames = [frame for folder in args.real for frame in read_kitti(folder)]
+        protocols = tuple(p for p in args.protocols.split(",") if p)
+        dataset = LidarHoldoutDataset(
+            frames, crop=crop, seed=args.seed, protocols=protocols, pixel_share=tuple(args.pixel_share)
+        )
+        data_meta = {
+            "data": "real",
+            "real": [str(p) for p in args.real],
+            "frames": len(frames),
+            "protocols": list(protocols),
+            "pixel_share": list(args.pixel_share),
+        }
     elif args.data == "bag":
         if not args.bag:
             print("error: --data bag needs --bag")
@@ -100,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
         dataset = KittiDCDataset(args.kitti_root, args.split_json, "train", crop=crop, seed=args.seed)
         data_meta = {"data": "kitti", "split_json": args.split_json}
-    config = NLSPNConfig.small() if args.config == "small" else NLSPNConfig(network=args.config)
+    if args.config == "small":
+        config = NLSPNConfig.small(prefill=args.prefill)
+    else:
+        config = NLSPNConfig(network=args.config)
     settings = TrainSettings(
         steps=args.steps,
         batch_size=args.batch_size,

@@ -17,7 +17,10 @@ import torch
 from torch.utils.data import Dataset
 
 from nlspn_ros.data.cache import cache_frames, frame_path, load_cached
+from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, kitti_rings, pixel_holdout, ring_target
+from nlspn_ros.data.kitti import KittiFrame, dc_crop_box
 from nlspn_ros.data.synthetic import KITTI_SIZE, render_frame
+from nlspn_ros.geometry import project_to_depth
 from nlspn_ros.inference import normalize_rgb
 
 KITTI_DC_HEIGHT = 352  # official KITTI DC training crops the bottom 352 rows
@@ -202,6 +205,70 @@ class BagFramesDataset(_Augmented):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return self._sample(index, *self.frames[index])
+
+
+def _projected(frame: KittiFrame, box: tuple[slice, slice], mask: np.ndarray | None = None) -> np.ndarray:
+    """Sparse depth of the frame's points (those of ``mask``), cut to ``box`` (rows, columns)."""
+    points = frame.points if mask is None else frame.points[mask]
+    return np.ascontiguousarray(project_to_depth(points, frame.t_cam_lidar, frame.camera)[box])
+
+
+class LidarHoldoutDataset(_Augmented):
+    """Real frames trained from their own LiDAR: part of the sweep is the input, the rest the target.
+
+    Every time an item is drawn (seeded by ``seed``, the epoch and the index) it gets a new holdout:
+    one of ``protocols`` (``pixels``: a share in ``pixel_share`` of the projected pixels held out;
+    ``rings``: the even or the odd laser rings held out, see :mod:`nlspn_ros.data.holdout`).
+    Frames are cut to KITTI depth completion's bottom-centre 1216x352 box (``dc_crop``; None keeps
+    the whole image) before the random ``crop``. Projections are made once, at construction.
+    """
+
+    def __init__(
+        self,
+        frames: list[KittiFrame],
+        crop: tuple[int, int] | None = None,
+        seed: int = 0,
+        protocols: tuple[str, ...] = PROTOCOLS,
+        pixel_share: tuple[float, float] = (0.2, 0.5),
+        dc_crop: tuple[int, int] | None = (352, 1216),
+    ) -> None:
+        super().__init__(crop, seed)
+        unknown = set(protocols) - set(PROTOCOLS)
+        if unknown or not protocols:
+            raise ValueError(f"protocols must be a non-empty subset of {PROTOCOLS}, got {protocols}")
+        if not 0.0 < pixel_share[0] <= pixel_share[1] < 1.0:
+            raise ValueError(f"pixel_share must be 0 < low <= high < 1, got {pixel_share}")
+        self.protocols = tuple(protocols)
+        self.pixel_share = pixel_share
+        self.names: list[str] = []
+        self._frames: list[dict[str, np.ndarray]] = []
+        for frame in frames:
+            height, width = frame.rgb.shape[:2]
+            x, y, w, h = dc_crop_box(width, height, dc_crop) if dc_crop else (0, 0, width, height)
+            box = (slice(y, y + h), slice(x, x + w))
+            item = {"rgb": np.ascontiguousarray(frame.rgb[box]), "sparse": _projected(frame, box)}
+            if "rings" in self.protocols:
+                held = held_out_rings(kitti_rings(frame.points), 0)
+                even, odd = _projected(frame, box, held), _projected(frame, box, ~held)
+                item["rings_0"] = (odd, ring_target(odd, even))  # even rings held out
+                item["rings_1"] = (even, ring_target(even, odd))
+            self.names.append(frame.name)
+            self._frames.append(item)
+        if not self._frames:
+            raise ValueError("no frames given")
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = self._frames[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        protocol = self.protocols[int(rng.integers(len(self.protocols)))]
+        if protocol == "pixels":
+            sparse, target = pixel_holdout(item["sparse"], float(rng.uniform(*self.pixel_share)), rng)
+        else:
+            sparse, target = item[f"rings_{int(rng.integers(2))}"]
+        return self._sample(index, item["rgb"], sparse, target)
 
 
 class _InputCollector:
