@@ -80,6 +80,7 @@ class SourceReport:
     comparison: Comparison
     live_latency_ms: list[float] = field(default_factory=list)
     replay: dict[str, Any] = field(default_factory=dict)
+    baseline: EvaluationResult | None = None  # IP-Basic offline on the same frames (real data)
 
 
 def _latency_table(rows: dict[str, dict[str, float]]) -> str:
@@ -114,6 +115,12 @@ def write_report(folder: Path, sources: list[SourceReport], context: dict[str, A
                   f"- replay: {source.replay}", ""]
         if offline.error or live.error:
             lines += [f"- errors: offline {offline.error}, live {live.error}", ""]
+        if source.baseline is not None and source.baseline.frames:
+            base = source.baseline.overall
+            lines += ["### IP-Basic on the same frames (offline, the classical reference)", "",
+                      metrics_table(source.baseline, markdown=True), "",
+                      f"**{offline.method} / IP-Basic: RMSE {offline.overall['RMSE'] / base['RMSE']:.2f}x, "
+                      f"MAE {offline.overall['MAE'] / base['MAE']:.2f}x**", ""]
         lines += ["### Offline (`nlspn_ros evaluate`)", "", metrics_table(offline, markdown=True), "",
                   "### Live (node outputs recorded from the graph)", "", metrics_table(live, markdown=True),
                   "", "### Latency per stage", "",
@@ -125,6 +132,7 @@ def write_report(folder: Path, sources: list[SourceReport], context: dict[str, A
             "bag": source.bag, "recorded": source.recorded, "replay": source.replay,
             "comparison": {**c.__dict__, "matches": c.matches},
             "offline": source.offline.as_dict(), "live": source.live.as_dict(), "latency_ms": stages,
+            "ip_basic": None if source.baseline is None else source.baseline.as_dict(),
         }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(data, indent=2, default=jsonable))

@@ -1,6 +1,7 @@
 """``nlspn_ros demo``: the main job, end to end on this machine (see docs/bags_and_launch.md).
 
-Builds demo bags (synthetic scenes; plus the KITTI samples when the shared data is present), starts
+Builds demo bags (synthetic scenes; plus, when the shared data is present, the KITTI samples and a
+real KITTI raw drive with its recorded stamps, scored under holdout protocols A and B), starts
 the node process per bag, replays the bag through it live, records its outputs, evaluates the
 recording and the bag offline, checks that both agree and writes a report folder.
 """
@@ -11,28 +12,6 @@ from pathlib import Path
 
 HELP = "Main job: demo bags -> live node -> recorded outputs -> evaluation; report folder with metrics."
 
-DEMO_PARAMS = """# Written by `nlspn_ros demo`: node settings for a lossless, reproducible replay.
-/**:
-  ros__parameters:
-    use_sim_time: true
-    device: "{device}"
-    method: "{method}"
-    checkpoint: "{checkpoint}"
-    qos.input_reliability: "reliable"
-    qos.input_depth: 10
-    qos.output_reliability: "reliable"
-    qos.output_depth: 10
-    publish.color: false
-"""
-KITTI_CROP = """# KITTI depth-completion style bottom crop (the LiDAR covers the lower part of the image).
-/**:
-  ros__parameters:
-    crop.y: {y}
-    crop.height: {height}
-    crop.width: 1216
-"""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", type=Path, default=Path("reports/demo"),
                         help="report folder (default reports/demo, git-ignored; replaced if it exists)")
@@ -42,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kitti-height", type=int, default=256,
                         help="rows of the bottom crop of the KITTI frames (default 256)")
     parser.add_argument("--no-kitti", action="store_true", help="synthetic scenes only")
+    parser.add_argument("--drive", type=Path,
+                        help="KITTI raw drive folder to replay (default: the shared drive 0005 when present)")
+    parser.add_argument("--drive-step", type=int, default=3,
+                        help="replay every Nth frame of the drive (default 3: 13 of the 37 shared frames)")
     parser.add_argument("--method", choices=("nlspn", "ip_basic"), default="nlspn")
     parser.add_argument("--checkpoint", type=Path, help="NLSPN checkpoint (default: shipped model)")
     parser.add_argument("--device", default="auto", help="torch device (default auto)")

@@ -14,15 +14,46 @@ import numpy as np
 
 from nlspn_ros import paths
 from nlspn_ros.bag.demo_report import SourceReport, compare, write_report
-from nlspn_ros.bag.make import hold_out_points, kitti_frames, synthetic_frames, write_sensor_bag
+from nlspn_ros.bag.make import (
+    hold_out_points,
+    hold_out_rings,
+    kitti_frames,
+    synthetic_frames,
+    write_sensor_bag,
+)
 from nlspn_ros.bag.reader import BagReader
 from nlspn_ros.bag.report import evaluate_bag, print_table
 from nlspn_ros.bag.topics import detect_topics
-from nlspn_ros.cli.demo import DEMO_PARAMS, KITTI_CROP
 from nlspn_ros.conversions import stamp_to_ns
+from nlspn_ros.data.kitti import dc_crop_box
 from nlspn_ros.ros.live_run import replay_and_record
 
 NAMESPACE = "/demo"
+DEMO_PARAMS = """# Written by `nlspn_ros demo`: node settings for a lossless, reproducible replay.
+/**:
+  ros__parameters:
+    use_sim_time: true
+    device: "{device}"
+    method: "{method}"
+    checkpoint: "{checkpoint}"
+    qos.input_reliability: "reliable"
+    qos.input_depth: 10
+    qos.output_reliability: "reliable"
+    qos.output_depth: 10
+    publish.color: false
+"""
+CROP_PARAMS = """# The node's crop for these frames (the LiDAR covers the lower part of the image).
+/**:
+  ros__parameters:
+    crop.x: {x}
+    crop.y: {y}
+    crop.width: {width}
+    crop.height: {height}
+"""
+DRIVE_PROTOCOLS = {
+    "A": ("20% of each sweep's points held out", lambda frames: hold_out_points(frames, 0.2)),
+    "B": ("the odd laser rings held out (a 32-beam input)", hold_out_rings),
+}
 
 
 class DemoError(RuntimeError):
@@ -96,6 +127,11 @@ def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argpar
                         progress=not args.quiet, topics={"ground_truth": namespace + topics.ground_truth},
                         on_frame=lambda f, d: live_depth.__setitem__(f.image_stamp_ns, d.dense))
     phases["live evaluation"] = time.monotonic() - start
+    baseline = None
+    if name.startswith("kitti"):  # real data: IP-Basic on the same frames, for comparison
+        baseline = evaluate_bag(bag, params=params, overrides={"method": "ip_basic"},
+                                output=out / name / "ip_basic", panels=False, progress=False)
+        print_table(baseline)
     print_table(offline)
     print_table(live)
     replay = {"published": live_run.published, "images": live_run.images, "outputs": live_run.outputs,
@@ -103,7 +139,17 @@ def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argpar
               "wall_s": {phase: round(seconds, 1) for phase, seconds in phases.items()}}
     return SourceReport(name, str(bag), str(recorded), offline, live,
                         compare(offline, live, offline_depth, live_depth),
-                        live_latency(recorded, output_topic, live_run.sent_at_ns), replay)
+                        live_latency(recorded, output_topic, live_run.sent_at_ns), replay, baseline)
+
+
+def _crop_params(path: Path, frames, height: int | None = None) -> Path:
+    """The node's crop for ``frames``: KITTI depth completion's 1216-column bottom-centre box of the
+    smallest frame, ``height`` rows (default 352)."""
+    sizes = [frame.rgb.shape[:2] for frame in frames]
+    rows, cols = min(h for h, _ in sizes), min(w for _, w in sizes)
+    x, y, width, height = dc_crop_box(cols, rows, (height or 352, 1216))
+    path.write_text(CROP_PARAMS.format(x=x, y=y, width=width, height=height))
+    return path
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -127,11 +173,22 @@ def run_demo(args: argparse.Namespace) -> int:
     if not args.no_kitti and (kitti_dir / "image_2").is_dir():
         kitti = write_sensor_bag(out / "bags" / "kitti", hold_out_points(kitti_frames(kitti_dir), 0.2),
                                  storage=args.storage)
-        crop = out / "kitti_crop.yaml"
-        smallest = min(frame.rgb.shape[0] for frame in kitti_frames(kitti_dir))
-        crop.write_text(KITTI_CROP.format(y=smallest - args.kitti_height, height=args.kitti_height))
+        crop = _crop_params(out / "kitti_crop.yaml", kitti_frames(kitti_dir), args.kitti_height)
         sources.append(("kitti", kitti.path, [kitti.params_file, demo_params, crop]))
         kitti_note = f"{len(kitti.frames)} frames from {kitti_dir}, 20% of each cloud held out as reference"
+    drive = args.drive or paths.kitti_raw_drive_dir()
+    drive_note = "skipped (--no-kitti)" if args.no_kitti else f"not found at {drive}"
+    if not args.no_kitti and drive.is_dir():
+        numbers = sorted(int(p.stem) for p in (drive / "velodyne_points" / "data").glob("*.bin"))
+        names = [str(n) for n in numbers[:: args.drive_step]]
+        crop = _crop_params(out / "drive_crop.yaml", kitti_frames(drive, names[:1]))
+        for protocol, (_, hold_out) in DRIVE_PROTOCOLS.items():
+            bag = write_sensor_bag(out / "bags" / f"drive_{protocol}", hold_out(kitti_frames(drive, names)),
+                                   storage=args.storage)
+            sources.append((f"kitti_drive_{protocol}", bag.path, [bag.params_file, demo_params, crop]))
+        drive_note = (f"{len(names)} frames ({names[0]}..{names[-1]}, every {args.drive_step}) of {drive} "
+                      "with their recorded stamps; protocol A: " + DRIVE_PROTOCOLS["A"][0] + "; protocol B: "
+                      + DRIVE_PROTOCOLS["B"][0])
 
     try:
         reports = [run_source(name, bag, params, out, args) for name, bag, params in sources]
@@ -144,7 +201,8 @@ def run_demo(args: argparse.Namespace) -> int:
         "checkpoint": str(checkpoint or paths.DEFAULT_CHECKPOINT) if args.method == "nlspn" else "-",
         "device": args.device,
         "synthetic": f"{args.frames} frames {args.width}x{args.height} with dense ground truth",
-        "kitti": kitti_note, "storage": args.storage, "wall time (s)": round(time.monotonic() - started, 1),
+        "kitti": kitti_note, "kitti drive": drive_note, "storage": args.storage,
+        "wall time (s)": round(time.monotonic() - started, 1),
     }
     report = write_report(out, reports, context)
     matches = all(r.comparison.matches for r in reports)
