@@ -322,6 +322,7 @@ def test_nlspn_launch_starts_the_node_with_its_names_parameters_remappings_and_o
         for topic in ("/lt_in/camera/image", "/lt_in/camera/camera_info", "/lt_in/lidar/points"):
             assert "/lt/nlspn_node" in probe.subscribers(topic)  # the remappings
         assert {m.width for m in probe.received["/lt/depth/image"]} == {96}
+        assert player.wait(timeout=60) == 0  # it exits by itself once its messages are acknowledged
     finally:
         probe.close()
         replayed = stop_process(player) if player else ""
@@ -355,6 +356,7 @@ def test_multi_camera_launch_starts_one_node_per_camera_with_its_parameter_file(
             assert f"/{camera}/nlspn/nlspn_node" in probe.subscribers("/cam_a/lidar/points")  # shared LiDAR
         player = replay(bag, "/cam_a", "/cam_a/nlspn/nlspn_node")
         assert probe.spin_until(lambda: len(probe.received["/cam_a/nlspn/depth/image"]) == 2, 180, launched)
+        assert player.wait(timeout=60) == 0
     finally:
         probe.close()
         if player:
@@ -385,6 +387,9 @@ def test_kitti_playback_launch_completes_every_shared_frame(kitti_dir, checkpoin
                           "qos.input_reliability": "reliable"}
         assert probe.spin_until(lambda: len(probe.received["/nlspn/depth/image"]) == 2, 300, launched)
         assert {(m.width, m.height) for m in probe.received["/nlspn/depth/image"]} == {(1216, 352)}
+        # the replay exits by itself once its messages are acknowledged
+        assert probe.spin_until(lambda: "nlspn_bag_player" not in dict(
+            probe.node.get_node_names_and_namespaces()), 60, launched)
     finally:
         probe.close()
         output = stop_launch(launched)
