@@ -40,7 +40,7 @@ RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=Re
                       durability=DurabilityPolicy.VOLATILE)
 
 
-class ReplayError(Exception):
+class ReplayError(RuntimeError):
     """A replay that cannot start or go on; the message says why (printed without a traceback)."""
 
 
