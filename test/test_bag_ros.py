@@ -162,17 +162,24 @@ def test_tf_static_is_recorded_and_replayed_transient_local_as_tf2_broadcasts_it
                           message.log_time_ns, offered_qos=(offered,))
     subscriber = listener("static_listener", "/camera/camera_info=sensor_msgs/msg/CameraInfo",
                           transient_local=True, expect=2)
-    recorded = tmp_path / "recorded"
-    recorder = start_process(["-m", "nlspn_ros.cli", "record", str(recorded), "--topics",
-                              "/camera/camera_info", "--duration", "20"])
     try:
-        result = cli("replay", str(latched), "--wait-for-subscribers", "20", "--wait-for-node",
-                     "/static_listener", "--wait-topics", "/camera/camera_info", "--delay", "3", timeout=60)
+        result = cli("replay", str(latched), "--wait-for-subscribers", "60", "--wait-for-node",
+                     "/static_listener", "--wait-topics", "/camera/camera_info", timeout=90)
         assert result.returncode == 0, result.stdout + result.stderr
         assert received(finish(subscriber, 30)) == {"/camera/camera_info": 2}
     finally:
         stop_process(subscriber)
-        stop_process(recorder)
+    # record subscribes once the replay publishes (with its QoS), and the replay waits for it
+    recorded = tmp_path / "recorded"
+    recorder = start_process(["-m", "nlspn_ros.cli", "record", str(recorded), "--topics",
+                              "/camera/camera_info", "--discovery-timeout", "60", "--duration", "30"])
+    try:
+        result = cli("replay", str(latched), "--wait-for-subscribers", "60", "--wait-for-node",
+                     "/nlspn_bag_recorder", "--wait-topics", "/camera/camera_info", timeout=90)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        output = stop_process(recorder)
+    assert "recorded into" in output and "'/camera/camera_info': 2" in output, output
     (again,) = BagReader(recorded).offered_qos["/camera/camera_info"]
     assert again.durability == QosDurability.TRANSIENT_LOCAL
 

@@ -68,12 +68,14 @@ def record(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.discovery_timeout
         types: dict[str, str] = {}
         while time.monotonic() < deadline and len(types) < len(args.topics):
+            # a topic counts once it has a publisher: its type, and the QoS recorded with it (and
+            # matched by the recorder's subscription), are the publishers'; a subscriber alone has none
             graph = dict(node.get_topic_names_and_types())
-            types = {t: graph[t][0] for t in args.topics if graph.get(t)}
+            types = {t: graph[t][0] for t in args.topics if graph.get(t) and node.count_publishers(t)}
             rclpy.spin_once(node, timeout_sec=0.1)
         missing = sorted(set(args.topics) - set(types))
         if missing:
-            print(f"error: topics not in the graph after {args.discovery_timeout:.0f} s: {missing}")
+            print(f"error: no publisher on {missing} after {args.discovery_timeout:.0f} s")
             return 1
         recorder = Recorder(node, args.output, types, args.storage)
         stop = time.monotonic() + args.duration if args.duration > 0 else float("inf")
