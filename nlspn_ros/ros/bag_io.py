@@ -45,12 +45,11 @@ class ReplayError(RuntimeError):
 
 
 def replay_qos(offered: tuple[Qos, ...], message_count: int, default: QoSProfile = RELIABLE) -> QoSProfile:
-    """The QoS the player offers for a topic whose bag recorded ``offered`` (``message_count`` messages);
-    ``default`` unless a recorded publisher was transient local.
+    """The QoS the player offers for a topic whose bag recorded ``offered`` (``message_count`` messages).
 
-    Transient local when a recorded publisher was: a transient-local subscriber (tf2's static
-    listener) does not match a volatile publisher. Such a topic keeps every message of the bag
-    for late joiners (several static broadcasters each sent their own transforms), up to 1000.
+    ``default``, except transient local when a recorded publisher was: a transient-local subscriber
+    (tf2's static listener) does not match a volatile publisher. Such a topic keeps every message of
+    the bag for late joiners (several static broadcasters each sent their own transforms), up to 1000.
     """
     if any(q.durability == QosDurability.TRANSIENT_LOCAL for q in offered):
         depth = max([message_count, 1, *(q.depth for q in offered)])
