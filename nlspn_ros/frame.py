@@ -76,6 +76,13 @@ def crop_and_scale(
     rgb: np.ndarray, camera: CameraModel, settings: NodeSettings
 ) -> tuple[np.ndarray, CameraModel]:
     x, y, width, height = settings.crop
+    if settings["crop.anchor"] == "bottom_center":
+        # per image: the same window size fits frames of several sizes (KITTI drives differ by date)
+        width, height = width or camera.width, height or camera.height
+        x, y = (camera.width - width) // 2, camera.height - height
+        if x < 0 or y < 0:
+            raise BadInput("crop", f"crop {width}x{height} is larger than the "
+                           f"{camera.width}x{camera.height} image")
     width = width or camera.width - x
     height = height or camera.height - y
     try:

@@ -25,6 +25,7 @@ METHODS = ("nlspn", "ip_basic")
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
 PRECISIONS = ("fp32", "fp16", "bf16")
 RELIABILITIES = ("best_effort", "reliable")
+CROP_ANCHORS = ("top_left", "bottom_center")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("crop.y", 0, "input crop: top row", min=0, max=100000, step=1),
     Parameter("crop.width", 0, "input crop width; 0 = to the right edge", min=0, max=100000, step=1),
     Parameter("crop.height", 0, "input crop height; 0 = to the bottom edge", min=0, max=100000, step=1),
+    Parameter("crop.anchor", "top_left", "top_left: the crop starts at crop.x, crop.y; bottom_center: the "
+              "width x height window is centred at the bottom of each image, whatever its size (crop.x "
+              "and crop.y stay 0)", choices=CROP_ANCHORS),
     Parameter("scale", 1.0, "resize factor applied after the crop (outputs have the resized size)",
               min=0.05, max=4.0),
     Parameter("t_cam_lidar", [0.0], "LiDAR -> camera optical frame: 16 (4x4) or 12 (3x4) row-major "
@@ -161,6 +165,9 @@ class NodeSettings:
                 raise ValueError(f"{p.name} must be one of {list(p.choices)}, got {value!r}")
             if p.min is not None and not (p.min <= value <= p.max):
                 raise ValueError(f"{p.name} must be in [{p.min}, {p.max}], got {value}")
+        if values["crop.anchor"] == "bottom_center" and (values["crop.x"] or values["crop.y"]):
+            raise ValueError("crop.anchor bottom_center places the crop in each image: leave crop.x and "
+                             f"crop.y 0 (got {values['crop.x']}, {values['crop.y']})")
         if not values["min_depth"] < values["max_depth"]:
             raise ValueError(f"min_depth ({values['min_depth']}) must be < max_depth ({values['max_depth']})")
         if values["min_depth"] <= 0:

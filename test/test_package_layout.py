@@ -21,6 +21,9 @@ def test_package_xml_is_valid_format3():
     assert "rosidl_interface_packages" in [g.name for g in package.member_of_groups]
     exec_deps = {d.name for d in package.exec_depends}
     assert {"rclpy", "rosidl_default_runtime", "diagnostic_msgs"} <= exec_deps
+    # what the launch files and the replay need from a ROS distribution (not installable from PyPI)
+    assert {"launch", "launch_ros", "ament_index_python", "tf2_msgs"} <= exec_deps
+    assert {"ros2launch", "tf2_ros_py"} <= {d.name for d in package.test_depends}
 
 
 def test_colcon_install_tree():

@@ -58,12 +58,16 @@ class BagReader:
         try:
             with self._rosbags_reader() as reader:
                 self.topics = {c.topic: c.msgtype for c in reader.connections}
+                # the QoS each topic's publishers offered when it was recorded (empty: not recorded)
+                self.offered_qos = {c.topic: tuple(getattr(c.ext, "offered_qos_profiles", ()) or ())
+                                    for c in reader.connections}
                 self.message_counts = {t: i.msgcount for t, i in reader.topics.items()}
         except (ReaderError, OSError, ValueError, KeyError) as err:
             log.warning("%s: %s; reading it sequentially up to the damage", self.path, err)
             self._recovering = True
             self.topics = self._scan_topics()
             self.message_counts = {}
+            self.offered_qos = {}
 
     def _rosbags_reader(self) -> Reader:
         is_dir_bag = self.path.is_dir() and (self.path / "metadata.yaml").is_file()

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import transforms3d
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from nlspn_ros import conversions
@@ -22,6 +23,15 @@ from nlspn_ros.geometry import CameraModel
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 CAMERA_FRAME = "camera_optical_frame"
 LIDAR_FRAME = "velodyne"
+TF_STATIC = "/tf_static"
+_NO_TIME = QosTime(0, 0)
+# What tf2's StaticTransformBroadcaster offers (reliable, transient local, keep last 1): a static
+# transform reaches listeners that subscribe after it was sent. A bag records it with the topic, so
+# a replay offers the same (a transient-local listener does not match a volatile publisher at all).
+STATIC_BROADCASTER_QOS = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL,
+                             _NO_TIME, _NO_TIME, QosLiveliness.AUTOMATIC, _NO_TIME, False)
+# The QoS a bag records for a topic written without one (rosbag2 records what the publishers offered).
+DEFAULT_OFFERED_QOS: dict[str, tuple[Qos, ...]] = {TF_STATIC: (STATIC_BROADCASTER_QOS,)}
 
 
 def _type(name: str) -> Any:
@@ -92,11 +102,18 @@ class BagWriter:
                  tb: TracebackType | None) -> None:
         self._writer.close()
 
-    def write_raw(self, topic: str, msgtype: str, rawdata: bytes, log_time_ns: int) -> None:
-        """Write CDR bytes as they are (what a recorder receives)."""
+    def write_raw(self, topic: str, msgtype: str, rawdata: bytes, log_time_ns: int,
+                  offered_qos: tuple[Qos, ...] = ()) -> None:
+        """Write CDR bytes as they are (what a recorder receives).
+
+        ``offered_qos``: the QoS the topic's publishers offered, recorded with the topic on its first
+        message (default: :data:`DEFAULT_OFFERED_QOS` for the topic, none otherwise).
+        """
         connection = self._connections.get(topic)
         if connection is None:
-            connection = self._writer.add_connection(topic, msgtype, typestore=typestore())
+            connection = self._writer.add_connection(
+                topic, msgtype, typestore=typestore(),
+                offered_qos_profiles=list(offered_qos or DEFAULT_OFFERED_QOS.get(topic, ())))
             self._connections[topic] = connection
         elif connection.msgtype != msgtype:
             raise BagError(f"topic {topic} has type {connection.msgtype}, got a {msgtype}")

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after SECONDS (default: Ctrl-C)")
     parser.add_argument("--discovery-timeout", type=float, default=10.0,
-                        help="seconds to wait for the topics to appear in the graph (default 10)")
+                        help="seconds to wait for a publisher on every topic (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""``nlspn_ros replay``: publish a bag into the live ROS graph."""
+"""``nlspn_ros replay``: publish a bag into the live ROS graph.
+
+Exit status: 0 replayed, 1 the replay could not start or go on (unreadable bag, nobody subscribed in
+time: the message says which topics), 2 bad options (a --wait-topics topic that is not replayed,
+--rate <= 0), 130 interrupted.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,9 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default="", help="publish every topic under this prefix (e.g. /sim)")
     parser.add_argument("--no-clock", action="store_true", help="do not publish /clock (bag time)")
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
-                        help="first wait up to SECONDS until the --wait-topics have a subscriber")
+                        help="first wait up to SECONDS until the --wait-topics have a subscriber "
+                        "(exit status 1 if not)")
     parser.add_argument("--wait-topics", nargs="+", metavar="TOPIC",
-                        help="topics --wait-for-subscribers waits for (default: every replayed topic)")
+                        help="topics --wait-for-subscribers waits for, as published (with --prefix) or as "
+                        "in the bag (default: every replayed topic)")
+    parser.add_argument("--wait-for-node", metavar="NODE",
+                        help="with --wait-for-subscribers: wait until this node (fully qualified, e.g. "
+                        "/nlspn/nlspn_node) subscribed the --wait-topics; other subscribers do not count")
     parser.add_argument("--delay", type=float, default=0.0, metavar="SECONDS",
                         help="sleep before replaying (lets late subscribers match)")
 

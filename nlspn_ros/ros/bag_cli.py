@@ -2,23 +2,49 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
-from nlspn_ros.ros.bag_io import BagPlayer, Recorder
+from nlspn_ros.bag.errors import BagError
+from nlspn_ros.ros.bag_io import BagPlayer, Recorder, ReplayError
+
+
+def _error(message: str, status: int) -> int:
+    print(f"nlspn_ros replay: error: {message}", file=sys.stderr, flush=True)
+    return status
 
 
 def replay(args: argparse.Namespace) -> int:
+    if args.rate <= 0:
+        return _error(f"--rate must be > 0, got {args.rate:g}", 2)
+    if args.wait_for_node and args.wait_for_subscribers <= 0:
+        return _error("--wait-for-node needs --wait-for-subscribers SECONDS", 2)
+    wait_node = "/" + args.wait_for_node.strip("/") if args.wait_for_node else None
     rclpy.init()
     node = Node("nlspn_bag_player")
     try:
-        player = BagPlayer(node, args.bag, rate=args.rate, topics=args.topics,
-                           publish_clock=not args.no_clock, prefix=args.prefix)
+        try:
+            player = BagPlayer(node, args.bag, rate=args.rate, topics=args.topics,
+                               publish_clock=not args.no_clock, prefix=args.prefix)
+        except (BagError, OSError, ValueError) as err:
+            return _error(f"cannot read {args.bag}: {err}", 1)
+        try:
+            waited = [player.bag_topic(t) for t in args.wait_topics or player.publishers]
+        except ReplayError as err:
+            return _error(f"--wait-topics: {err}", 2)
         if args.wait_for_subscribers > 0:
-            player.wait_for_subscribers(args.wait_topics or player.publishers, args.wait_for_subscribers)
+            try:
+                player.wait_for_subscribers(waited, args.wait_for_subscribers, node=wait_node)
+            except ReplayError as err:
+                return _error(str(err), 1)
+            if wait_node:
+                for topic in player.best_effort_readers(waited, wait_node):
+                    print(f"warning: {wait_node} reads {topic} best effort: a message it misses "
+                          "is not sent again", flush=True)
         time.sleep(args.delay)
         counts = player.play()
         if not player.wait_for_delivery():
@@ -42,12 +68,14 @@ def record(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.discovery_timeout
         types: dict[str, str] = {}
         while time.monotonic() < deadline and len(types) < len(args.topics):
+            # a topic counts once it has a publisher: its type, and the QoS recorded with it (and
+            # matched by the recorder's subscription), are the publishers'; a subscriber alone has none
             graph = dict(node.get_topic_names_and_types())
-            types = {t: graph[t][0] for t in args.topics if graph.get(t)}
+            types = {t: graph[t][0] for t in args.topics if graph.get(t) and node.count_publishers(t)}
             rclpy.spin_once(node, timeout_sec=0.1)
         missing = sorted(set(args.topics) - set(types))
         if missing:
-            print(f"error: topics not in the graph after {args.discovery_timeout:.0f} s: {missing}")
+            print(f"error: no publisher on {missing} after {args.discovery_timeout:.0f} s")
             return 1
         recorder = Recorder(node, args.output, types, args.storage)
         stop = time.monotonic() + args.duration if args.duration > 0 else float("inf")
