@@ -33,7 +33,7 @@ class BadInput(ValueError):
 class FrameResult:
     rgb: np.ndarray  # HxWx3 uint8 after crop/scale
     camera: CameraModel  # of the output images
-    sparse: np.ndarray  # HxW float32 metres, 0 = none
+    sparse: np.ndarray  # HxW float32 metres, 0 = none (the model's input; sparse_for_publishing: NaN)
     depth: np.ndarray  # HxW float32 metres, NaN = invalid
     confidence: np.ndarray | None  # HxW float32 0..1, None when the completer has none
     projection: ProjectionStats
@@ -158,6 +158,15 @@ def process_frame(
 
 
 # ---------------------------------------------------------------------------- derived outputs
+
+
+def sparse_for_publishing(sparse: np.ndarray) -> np.ndarray:
+    """A new HxW float32 image of the projected LiDAR with NaN where there is no point.
+
+    The model takes 0 for "no point"; a 32FC1 depth topic must use NaN (REP 118): depth_image_proc
+    and RViz's DepthCloud take 0.0 as a valid depth and draw every empty pixel at the camera origin.
+    """
+    return np.where(sparse > 0, sparse, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 # the largest float32 depth that rounds to at most 65535 mm (16UC1's largest value)

@@ -28,7 +28,7 @@ from nlspn_ros.bag.topics import detect_topics
 from nlspn_ros.bag.types import typestore
 from nlspn_ros.bag.writer import BagWriter, camera_info_msg, image_msg
 from nlspn_ros.baseline import IPBasicCompleter
-from nlspn_ros.conversions import depth_image_to_metres, stamp_to_ns
+from nlspn_ros.conversions import depth_image_to_metres, image_to_array, stamp_to_ns
 from nlspn_ros.geometry import CameraModel, project_to_depth
 from nlspn_ros.metrics import depth_metrics
 
@@ -104,12 +104,18 @@ def test_make_bag_cli_from_kitti_is_readable_by_rosbags_and_keeps_geometry(tmp_p
         counts = {c.topic: c.msgcount for c in reader.connections}
         cloud = next(reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()
                      if c.topic == "/lidar/points")
+        truth = next(reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()
+                     if c.topic == "/camera/ground_truth_depth")
     assert counts == {"/tf_static": 1, "/camera/image": 1, "/camera/camera_info": 1, "/lidar/points": 1,
                       "/camera/ground_truth_depth": 1}
     (frame,) = kitti_frames(kitti_dir, ["000000"])
     (held,) = hold_out_points([frame], 0.2)
     assert cloud.width == len(held.points) and 0.75 < cloud.width / len(frame.points) < 0.85
     assert (held.ground_truth > 0).sum() > 3000  # ~20% of the ~20k projected points
+    # the topic follows REP 118 (NaN = no value: depth_image_proc and RViz take 0.0 as a depth)
+    values = image_to_array(truth)
+    assert truth.encoding == "32FC1" and not (values == 0).any()
+    np.testing.assert_array_equal(np.nan_to_num(values, nan=0.0), held.ground_truth)
 
 
 def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):

@@ -20,7 +20,7 @@ from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -32,6 +32,7 @@ from nlspn_ros.msg import DepthCompletion
 from nlspn_ros.node_settings import NodeSettings
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
+import depth_consumers
 from ros_util import REPO_ROOT, start_process, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -57,13 +58,20 @@ OUTPUTS = {
     "depth/image": Image,
     "depth/camera_info": CameraInfo,
     "confidence/image": Image,
+    "confidence/camera_info": CameraInfo,
     "depth/image_raw": Image,
     "sparse_depth/image": Image,
+    "sparse_depth/camera_info": CameraInfo,
     "depth/color": Image,
+    "rgb/image": Image,
+    "rgb/camera_info": CameraInfo,
     "depth/points": PointCloud2,
     "completion": DepthCompletion,
     "/diagnostics": DiagnosticArray,
 }
+IMAGE_OUTPUTS = [topic for topic, cls in OUTPUTS.items() if cls is Image]
+# read as depth_image_proc and RViz read them: best effort (sensor data QoS) as well as reliable
+BEST_EFFORT_OUTPUTS = ("depth/image", "rgb/image")
 SEC = 1_000_000_000
 # DDS domains of this module's own (outside the 100..199 that conftest gives whole sessions)
 MODULE_DOMAIN = 200 + os.getpid() % 15
@@ -120,6 +128,10 @@ class Harness:
         self.received: dict[str, list] = defaultdict(list)
         for topic, cls in OUTPUTS.items():
             self.node.create_subscription(cls, topic, lambda m, t=topic: self._record(t, m), reliable)
+        for topic in BEST_EFFORT_OUTPUTS:
+            self.node.create_subscription(
+                Image, topic, lambda m, t=topic: self._record("best_effort:" + t, m), qos_profile_sensor_data
+            )
         self.pub = {
             "image": self.node.create_publisher(Image, "image", reliable),
             "camera_info": self.node.create_publisher(CameraInfo, "camera_info", reliable),
@@ -292,16 +304,54 @@ def test_outputs_carry_input_stamp_frame_and_formats(harness, node_process, chec
     info = harness.outputs_for("depth/camera_info", t)[0]
     assert (info.width, info.height) == (WIDTH, HEIGHT) and list(info.k) == CAMERA.k.ravel().tolist()
     sparse = as_array(harness.outputs_for("sparse_depth/image", t)[0])
-    assert set(np.unique(sparse)) <= {0.0, np.float32(6.0)} and (sparse == 6).sum() > 100
+    assert set(np.unique(sparse[np.isfinite(sparse)])) == {np.float32(6.0)} and (sparse == 6).sum() > 100
+    assert np.isnan(sparse).sum() + (sparse == 6).sum() == sparse.size  # REP 118: NaN = no point
     colour = harness.outputs_for("depth/color", t)[0]
     assert (colour.encoding, colour.width, colour.height) == ("rgb8", WIDTH, HEIGHT)
     points = harness.outputs_for("depth/points", t)[0]
     assert [f.name for f in points.fields] == ["x", "y", "z", "rgb"] and points.width > 0
     assert points.header.frame_id == FRAME
     completion = harness.outputs_for("completion", t)[0]
-    assert completion.num_input_points == int((sparse > 0).sum())
+    assert completion.num_input_points == int(np.isfinite(sparse).sum())
     assert completion.latency_ms > 0
     np.testing.assert_array_equal(as_array(completion.depth), as_array(depth))
+
+
+def test_every_output_is_accepted_by_depth_image_proc_and_rviz_readers(
+    harness, node_process, checkpoint
+) -> None:
+    """With crop and scale set, every image output has a sibling camera_info of its size, stamp and
+    frame; depth topics use NaN for "no value"; the RGB image of the output geometry is published,
+    so point_cloud_xyzrgb and DepthCloud colour get equal resolutions (issue 20, items 6 and 7)."""
+    crop = {"crop__x": 8, "crop__y": 4, "crop__width": 80, "crop__height": 56, "scale": 0.5}
+    assert all(r.successful for r in harness.set_parameters(**crop))
+    try:
+        t = Stamps.block()
+        frame = make_frame(t, depth=6.0)
+        harness.send(t, image=frame[0], info=frame[1], cloud=frame[2])
+        wanted = [*IMAGE_OUTPUTS, *{depth_consumers.camera_info_topic(topic) for topic in IMAGE_OUTPUTS}]
+        arrived = lambda: all(harness.outputs_for(topic, t) for topic in wanted)  # noqa: E731
+        counts = {topic: len(harness.outputs_for(topic, t)) for topic in wanted}
+        assert harness.wait(arrived, proc=node_process), counts
+    finally:
+        harness.set_parameters(crop__x=0, crop__y=0, crop__width=0, crop__height=0, scale=1.0)
+    problems = {}
+    for topic in IMAGE_OUTPUTS:
+        image = harness.outputs_for(topic, t)[0]
+        info = harness.outputs_for(depth_consumers.camera_info_topic(topic), t)[0]
+        problems[topic] = depth_consumers.check_image_with_info(image, info)
+    for topic in ("depth/image", "depth/image_raw", "sparse_depth/image"):
+        problems[topic] += depth_consumers.check_depth_image(harness.outputs_for(topic, t)[0])
+    depth = harness.outputs_for("depth/image", t)[0]
+    for topic in ("rgb/image", "depth/color"):
+        problems[topic] += depth_consumers.check_rgb_for_depth(harness.outputs_for(topic, t)[0], depth)
+    assert not any(problems.values()), {k: v for k, v in problems.items() if v}
+    assert (depth.width, depth.height) == (40, 28)
+    rgb_info, depth_info = (harness.outputs_for(f"{ns}/camera_info", t)[0] for ns in ("rgb", "depth"))
+    assert list(rgb_info.k) == list(depth_info.k) and list(rgb_info.p) == list(depth_info.p)
+    expected = expected_result(checkpoint, frame, **{k.replace("__", "."): v for k, v in crop.items()})
+    np.testing.assert_array_equal(as_array(harness.outputs_for("rgb/image", t)[0]), expected.rgb)
+    assert harness.wait(lambda: all(harness.outputs_for(f"best_effort:{o}", t) for o in BEST_EFFORT_OUTPUTS))
 
 
 def test_camera_three_times_faster_than_lidar(harness, node_process) -> None:
@@ -336,8 +386,9 @@ def test_camera_three_times_faster_than_lidar(harness, node_process) -> None:
         stamp = t0 + k * SEC // 30
         nearest_scan = min(range(5), key=lambda j: abs(j * 100 - k * 100 / 3))
         for msg in harness.outputs_for("sparse_depth/image", stamp):
-            values = np.unique(as_array(msg))
-            assert list(values) == [0.0, 3.0 + nearest_scan], (k, values)
+            sparse = as_array(msg)
+            values = np.unique(sparse[np.isfinite(sparse)])
+            assert list(values) == [3.0 + nearest_scan], (k, values)
             checked += 1
     assert checked >= 2  # latest-wins may skip frames while the model is busy; the rest must be right
 

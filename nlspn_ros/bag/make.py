@@ -3,10 +3,11 @@
 A bag written here has, per frame at ``rate_hz``: ``sensor_msgs/Image`` (rgb8) and
 ``sensor_msgs/CameraInfo`` stamped t in the camera optical frame, ``sensor_msgs/PointCloud2``
 stamped ``t + lidar_offset`` (default 3 ms: the pairing decides a frame
-as soon as its cloud arrives) in the LiDAR frame, and, for synthetic scenes, a 32FC1 ground-truth
-depth Image. The static LiDAR -> camera extrinsic goes into ``/tf_static`` (tf2_msgs/TFMessage) and
-into a node parameter file beside the bag (``<bag>.params.yaml``), since the node reads its
-extrinsic from parameters. Log time = header stamp.
+as soon as its cloud arrives) in the LiDAR frame, and, for synthetic scenes or ``--holdout``, a 32FC1
+ground-truth depth Image (NaN where there is none, REP 118). The static LiDAR -> camera extrinsic
+goes into ``/tf_static`` (tf2_msgs/TFMessage, which the node reads through tf2_ros where it is
+installed) and into a node parameter file beside the bag (``<bag>.params.yaml``).
+Log time = header stamp.
 """
 from __future__ import annotations
 
@@ -145,7 +146,10 @@ def write_sensor_bag(path: str | Path, frames: Iterable[SensorFrame], *, storage
                 relative = invert_transform(summary.t_cam_lidar) @ frame.t_cam_lidar
                 points = (points.astype(np.float64) @ relative[:3, :3].T + relative[:3, 3]).astype(np.float32)
             if frame.ground_truth is not None:
+                # REP 118: NaN where there is no ground truth (the frames use 0, the model's convention;
+                # depth_image_proc and RViz would draw 0.0 as points at the camera origin)
                 gt = np.asarray(frame.ground_truth, dtype=np.float32)
+                gt = np.where(gt > 0, gt, np.float32(np.nan)).astype(np.float32, copy=False)
                 bag.write(topics.ground_truth, image_msg(gt, "32FC1", stamp, camera_frame), stamp)
             bag.write(topics.image, image_msg(frame.rgb, "rgb8", stamp, camera_frame), stamp)
             bag.write(topics.camera_info, camera_info_msg(frame.camera, stamp, camera_frame), stamp)

@@ -79,17 +79,26 @@ def qos(reliability: str, depth: int) -> QoSProfile:
     )
 
 
-# output key -> (relative topic, message type); the keys name the outputs in the code
+# output key -> (relative topic, message type); the keys name the outputs in the code. Every image
+# has a CameraInfo beside it (image_transport's `<ns>/camera_info`), all of the output geometry
+# (after crop/scale): depth_image_proc and RViz's DepthCloud pair them by exact stamp.
 OUTPUTS: dict[str, tuple[str, type]] = {
     "depth": ("depth/image", Image),
     "depth_info": ("depth/camera_info", CameraInfo),
     "confidence": ("confidence/image", Image),
+    "confidence_info": ("confidence/camera_info", CameraInfo),
     "depth_raw": ("depth/image_raw", Image),
     "sparse_depth": ("sparse_depth/image", Image),
+    "sparse_depth_info": ("sparse_depth/camera_info", CameraInfo),
     "color": ("depth/color", Image),
+    "rgb": ("rgb/image", Image),
+    "rgb_info": ("rgb/camera_info", CameraInfo),
     "points": ("depth/points", PointCloud2),
     "completion": ("completion", DepthCompletion),
 }
+# CameraInfo outputs -> the image output they describe (published only where that one may be)
+INFO_OF = {"depth_info": "depth", "confidence_info": "confidence", "sparse_depth_info": "sparse_depth",
+           "rgb_info": "rgb"}
 
 
 class NLSPNNode(LifecycleNode):
@@ -279,6 +288,7 @@ class NLSPNNode(LifecycleNode):
         enabled = {
             "depth_raw": s["publish.depth_raw"],
             "sparse_depth": s["publish.sparse_depth"],
+            "sparse_depth_info": s["publish.sparse_depth"],
             "color": s["publish.color"],
             "points": s["publish.points"],
         }
@@ -323,7 +333,7 @@ class NLSPNNode(LifecycleNode):
         depth_msg = image_msg(header, result.depth, "32FC1") if wanted["depth"] or completion else None
         info_msg = (
             camera_info_msg(header, result.camera.to_camera_info_fields())
-            if wanted["depth_info"] or completion
+            if completion or any(wanted[key] for key in INFO_OF)
             else None
         )
         confidence_msg = None
@@ -331,8 +341,9 @@ class NLSPNNode(LifecycleNode):
             confidence_msg = image_msg(header, result.confidence, "32FC1")
         if wanted["depth"]:
             self.pub["depth"].publish(depth_msg)
-        if wanted["depth_info"]:
-            self.pub["depth_info"].publish(info_msg)
+        for key, image_key in INFO_OF.items():  # one CameraInfo message for all four topics
+            if wanted[key] and (image_key != "confidence" or result.confidence is not None):
+                self.pub[key].publish(info_msg)
         if wanted["confidence"] and confidence_msg is not None:
             self.pub["confidence"].publish(confidence_msg)
         if wanted["depth_raw"]:
@@ -340,7 +351,10 @@ class NLSPNNode(LifecycleNode):
                 image_msg(header, frames.depth_to_millimetres(result.depth), "16UC1")
             )
         if wanted["sparse_depth"]:
-            self.pub["sparse_depth"].publish(image_msg(header, result.sparse, "32FC1"))
+            sparse = frames.sparse_for_publishing(result.sparse)
+            self.pub["sparse_depth"].publish(image_msg(header, sparse, "32FC1"))
+        if wanted["rgb"]:
+            self.pub["rgb"].publish(image_msg(header, result.rgb, "rgb8"))
         if wanted["color"]:
             colours = frames.colorize_depth(result.depth, s["min_depth"], s["max_depth"])
             self.pub["color"].publish(image_msg(header, colours, "rgb8"))
