@@ -331,8 +331,9 @@ def test_every_output_is_accepted_by_depth_image_proc_and_rviz_readers(
         harness.send(t, image=frame[0], info=frame[1], cloud=frame[2])
         wanted = [*IMAGE_OUTPUTS, *{depth_consumers.camera_info_topic(topic) for topic in IMAGE_OUTPUTS}]
         arrived = lambda: all(harness.outputs_for(topic, t) for topic in wanted)  # noqa: E731
-        counts = {topic: len(harness.outputs_for(topic, t)) for topic in wanted}
-        assert harness.wait(arrived, proc=node_process), counts
+        assert harness.wait(arrived, proc=node_process), {
+            topic: len(harness.outputs_for(topic, t)) for topic in wanted
+        }
     finally:
         harness.set_parameters(crop__x=0, crop__y=0, crop__width=0, crop__height=0, scale=1.0)
     problems = {}
