@@ -21,6 +21,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -313,7 +314,8 @@ def test_outputs_carry_input_stamp_frame_and_formats(harness, node_process, chec
     assert points.header.frame_id == FRAME
     completion = harness.outputs_for("completion", t)[0]
     assert completion.num_input_points == int(np.isfinite(sparse).sum())
-    assert completion.latency_ms > 0
+    # from the image's arrival to publication: meaningful whatever the stamps (these are from 1970)
+    assert 0 < completion.latency_ms < 30_000
     np.testing.assert_array_equal(as_array(completion.depth), as_array(depth))
 
 
@@ -617,3 +619,50 @@ def test_no_subscribers_means_no_work() -> None:
         rclpy.try_shutdown(context=context)
         spinner.join(timeout=5)
     assert "completer ip_basic" in output
+
+
+def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time() -> None:
+    """Two cameras' nodes (namespaces front and left) publish /diagnostics that name them fully,
+    with distinct hardware ids; the one under use_sim_time reports during a short bag (0.5 s of
+    /clock, less than one diagnostics period) and after it, while the clock stands still."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=IDLE_DOMAIN)
+    node = Node("nlspn_diagnostics_tester", context=context)
+    statuses: list = []
+    node.create_subscription(
+        DiagnosticArray, "/diagnostics", lambda m: statuses.extend(m.status), QoSProfile(depth=50)
+    )
+    clock_pub = node.create_publisher(Clock, "/clock", 10)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    procs = []
+    for namespace, sim_time in (("front", True), ("left", False)):
+        args = ["-m", "nlspn_ros.ros.node", "--ros-args", "-r", f"__ns:=/{namespace}"]
+        params = {"method": "ip_basic", "diagnostics_period": 1.0, "use_sim_time": sim_time}
+        for name, value in params.items():
+            args += ros_arg(name, value)
+        procs.append(start_process(args, env={"ROS_DOMAIN_ID": str(IDLE_DOMAIN)}))
+    try:
+        assert wait_until(lambda: clock_pub.get_subscription_count() > 0, 60.0, procs[0])
+        start = 1_700_000_000 * SEC  # a bag's time: 0.5 s of it, then the clock stands still
+        for k in range(26):
+            clock_pub.publish(Clock(clock=rclpy.time.Time(nanoseconds=start + k * SEC // 50).to_msg()))
+            time.sleep(0.02)
+
+        def names() -> set[str]:
+            return {status.name for status in list(statuses)}
+
+        wanted = {"/front/nlspn_node: depth completion", "/left/nlspn_node: depth completion"}
+        assert wait_until(lambda: wanted <= names(), 30.0), names()
+        hardware = {status.name: status.hardware_id for status in list(statuses)}
+        assert hardware[min(wanted)] != hardware[max(wanted)], hardware
+        assert all(proc.poll() is None for proc in procs)
+    finally:
+        outputs = [stop_process(proc) for proc in procs]
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        spinner.join(timeout=5)
+    assert all("completer ip_basic" in output for output in outputs), outputs

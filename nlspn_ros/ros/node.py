@@ -24,6 +24,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -51,8 +52,11 @@ from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
 NODE_NAME = "nlspn_node"
 WARN_EVERY_S = 5.0
-# per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward)
-STAGES = ("convert", "project", "infer", "model", "mask", "publish", "total", "overhead")
+# per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward);
+# since_arrival = the image's arrival at the node to the end of publishing (waiting for its cloud
+# and in the mailbox included)
+STAGES = ("convert", "project", "infer", "model", "mask", "publish", "total", "overhead", "since_arrival")
+ARRIVALS_KEPT = 1000  # image arrival times remembered (pairing keeps at most sync.queue_size waiting)
 
 
 def descriptor(p: Parameter) -> ParameterDescriptor:
@@ -119,6 +123,9 @@ class NLSPNNode(LifecycleNode):
         self._rate_window_start = time.monotonic()
         self._latency: dict[str, deque[float]] = {stage: deque(maxlen=100) for stage in STAGES}
         self._warned_at: dict[str, float] = {}
+        # image stamp (ns) -> time.monotonic() of its arrival, for latency_ms (steady: meaningful
+        # live, under sim time and for a bag replayed without it); under _stats_lock
+        self._arrivals: dict[int, float] = {}
         self._bad_reported = 0
         # made by configure (and activate), released by cleanup, shutdown or a failed transition
         self.completer: Any = None
@@ -152,7 +159,11 @@ class NLSPNNode(LifecycleNode):
             for key, (topic, cls) in OUTPUTS.items()
         }
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # also when inactive
-        self._diagnostics_timer = self.create_timer(s["diagnostics_period"], self._publish_diagnostics)
+        # a steady-clock timer: under use_sim_time a ROS-time timer waits for /clock to advance a
+        # whole period, so a short or paused bag would get no diagnostics at all
+        self._diagnostics_timer = self.create_timer(
+            s["diagnostics_period"], self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="nlspn_worker", daemon=True)
         self._worker.start()
@@ -239,15 +250,20 @@ class NLSPNNode(LifecycleNode):
 
     def _on_input(self, stream: str, msg: Any) -> None:
         s = self.settings
+        stamp_ns = stamp_to_ns(msg.header.stamp)
         with self._stats_lock:
             self._received_since[stream] += 1
+            if stream == IMAGE:
+                self._arrivals[stamp_ns] = time.monotonic()
+                if len(self._arrivals) > ARRIVALS_KEPT:
+                    del self._arrivals[next(iter(self._arrivals))]  # the oldest (dicts keep order)
         if (self._pairer.slop_ns, self._pairer.queue_size) != (
             round(s["sync.slop"] * 1e9),
             s["sync.queue_size"],
         ):
             self._handle_events(self._pairer.reset())
             self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
-        self._handle_events(self._pairer.add(stream, stamp_to_ns(msg.header.stamp), msg))
+        self._handle_events(self._pairer.add(stream, stamp_ns, msg))
 
     def _handle_events(self, events: list) -> None:
         for event in events:
@@ -310,7 +326,9 @@ class NLSPNNode(LifecycleNode):
             self._count("points.non_finite", result.projection.non_finite)
             self._warn("nan_points", f"{result.projection.non_finite} NaN/Inf cloud points ignored")
         publish_start = time.perf_counter()
-        self._publish(pair, result, s, wanted)
+        with self._stats_lock:
+            arrival = self._arrivals.pop(pair.image_ns, None)
+        self._publish(pair, result, s, wanted, arrival)
         done = time.perf_counter()
         timings = {
             **result.timings_ms,
@@ -318,6 +336,8 @@ class NLSPNNode(LifecycleNode):
             "total": (done - start) * 1e3,
         }
         timings["overhead"] = timings["total"] - timings["model"]
+        if arrival is not None:
+            timings["since_arrival"] = (time.monotonic() - arrival) * 1e3
         with self._stats_lock:
             self.counters["frames.completed"] += 1
             self.counters["points.in_image"] += result.projection.pixels
@@ -326,8 +346,14 @@ class NLSPNNode(LifecycleNode):
                     self._latency[stage].append(ms)
 
     def _publish(
-        self, pair: Pair, result: frames.FrameResult, s: NodeSettings, wanted: dict[str, bool]
+        self,
+        pair: Pair,
+        result: frames.FrameResult,
+        s: NodeSettings,
+        wanted: dict[str, bool],
+        arrival: float | None,
     ) -> None:
+        """Build and publish what is wanted; ``arrival``: time.monotonic() the image arrived."""
         header = pair.image.header
         completion = wanted["completion"]
         depth_msg = image_msg(header, result.depth, "32FC1") if wanted["depth"] or completion else None
@@ -362,7 +388,7 @@ class NLSPNNode(LifecycleNode):
             xyz, rgb = frames.depth_to_points(result.depth, result.rgb, result.camera, s["points_decimation"])
             self.pub["points"].publish(cloud_msg(header, xyz, rgb))
         if completion:
-            latency_ms = (self.get_clock().now().nanoseconds - pair.image_ns) * 1e-6
+            latency_ms = 0.0 if arrival is None else (time.monotonic() - arrival) * 1e3
             self.pub["completion"].publish(
                 DepthCompletion(
                     header=header,
@@ -421,10 +447,11 @@ class NLSPNNode(LifecycleNode):
         bad, self._bad_reported = bad_total - self._bad_reported, bad_total
         status = DiagnosticStatus(
             level=DiagnosticStatus.WARN if bad else DiagnosticStatus.OK,  # WARN: bad input in this period
-            name=f"{self.get_name()}: depth completion",
+            # the fully qualified name: two cameras' nodes (same name, other namespaces) differ
+            name=f"{self.get_fully_qualified_name()}: depth completion",
             message=f"{values.get('frames.completed', '0')} frames completed"
             + (f", {bad} skipped for bad input since the last report" if bad else ""),
-            hardware_id=values["device"],
+            hardware_id=f"{self.get_fully_qualified_name()} ({values['device']})",
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
         msg = DiagnosticArray(status=[status])
