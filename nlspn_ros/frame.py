@@ -61,7 +61,7 @@ def prepare_inputs(
         raise BadInput("image", str(exc)) from exc
     try:
         camera = CameraModel.from_camera_info(camera_info, rectified=settings["image_rectified"])
-        camera.check_image_size(image.width, image.height)
+        camera.check_image_size(rgb.shape[1], rgb.shape[0])  # a CompressedImage has no width/height
     except CalibrationError as exc:
         raise BadInput("camera_info", str(exc)) from exc
     try:

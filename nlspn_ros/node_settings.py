@@ -25,6 +25,7 @@ METHODS = ("nlspn", "ip_basic")
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
 PRECISIONS = ("fp32", "fp16", "bf16")
 RELIABILITIES = ("best_effort", "reliable")
+IMAGE_TRANSPORTS = ("raw", "compressed")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("qos.output_reliability", "reliable", "outputs: best_effort or reliable", True,
               choices=RELIABILITIES),
     Parameter("qos.output_depth", 5, "outputs: history depth", True, min=1, max=1000, step=1),
+    Parameter("image_transport", "raw", "input images: raw (sensor_msgs/Image on image) or compressed "
+              "(sensor_msgs/CompressedImage, jpeg or png, on <image>/compressed)", True,
+              choices=IMAGE_TRANSPORTS),
     Parameter("diagnostics_period", 1.0, "seconds between /diagnostics messages", True, min=0.1, max=60.0),
     Parameter("autostart", True, "configure and activate at start; false: stay unconfigured until a "
               "lifecycle transition (lifecycle manager or change_state service)", True),

@@ -6,11 +6,13 @@ compared as differences. Expected outputs come from the same core pipeline run i
 
 from __future__ import annotations
 
+import array
 import os
 import threading
 import time
 from collections import defaultdict
 
+import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -22,10 +24,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from nlspn_ros import conversions
+from nlspn_ros.completers import build_completer
 from nlspn_ros.frame import process_frame
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.inference import NLSPNCompleter
@@ -231,11 +234,14 @@ def harness():
     h.close()
 
 
-def start_node(checkpoint, domain: int = MODULE_DOMAIN, **params):
+def start_node(checkpoint, domain: int = MODULE_DOMAIN, remap: dict[str, str] | None = None, **params):
     """nlspn_node in its own process: config/nlspn.yaml, the test parameters, ``checkpoint`` and
-    ``params`` (which win), the shared-memory Fast DDS profile, DDS domain ``domain``."""
+    ``params`` (which win), remappings ``remap``, the shared-memory Fast DDS profile, DDS domain
+    ``domain``."""
     params_file = str(REPO_ROOT / "config" / "nlspn.yaml")
     args = ["-m", "nlspn_ros.ros.node", "--ros-args", "--params-file", params_file]
+    for name, target in (remap or {}).items():
+        args += ["-r", f"{name}:={target}"]
     for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint), **params}.items():
         args += ros_arg(name, value)
     env = {
@@ -666,3 +672,57 @@ def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time() -> None:
         rclpy.try_shutdown(context=context)
         spinner.join(timeout=5)
     assert all("completer ip_basic" in output for output in outputs), outputs
+
+
+def compressed_image(stamp_ns: int, extension: str, fmt: str, data: bytes | None = None) -> CompressedImage:
+    """What image_transport's compressed publisher sends for :func:`rgb_image`."""
+    if data is None:
+        ok, encoded = cv2.imencode(extension, np.ascontiguousarray(rgb_image()[..., ::-1]))
+        assert ok
+        data = encoded.tobytes()
+    return CompressedImage(header=header(stamp_ns), format=fmt, data=array.array("B", data))
+
+
+def test_compressed_images_are_decoded_paired_and_bad_payloads_counted(checkpoint) -> None:
+    """image_transport:=compressed: the node reads `<image>/compressed` (after remapping `image`, as
+    image_transport resolves it), decodes png and jpeg, pairs and publishes as for raw images; a
+    payload that does not decode is counted as bad input and the node goes on."""
+    harness = Harness(domain=IDLE_DOMAIN)
+    compressed_pub = harness.node.create_publisher(
+        CompressedImage,
+        "/cam/image_raw/compressed",
+        QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+    )
+    params = {"method": "ip_basic", "image_transport": "compressed"}
+    proc = start_node(checkpoint, IDLE_DOMAIN, remap={"image": "/cam/image_raw"}, **params)
+    try:
+        ready = lambda: compressed_pub.get_subscription_count() > 0 and harness.counters()  # noqa: E731
+        assert harness.wait(ready, 60.0, proc)
+        settings = NodeSettings.defaults().changed({**NODE_PARAMS, **params})
+        t_png, t_jpeg, t_bad, t_after = (Stamps.block() for _ in range(4))
+        for stamp, extension, fmt, data in (
+            (t_png, ".png", "rgb8; png compressed bgr8", None),
+            (t_jpeg, ".jpg", "rgb8; jpeg compressed bgr8", None),
+            (t_bad, ".png", "png", b"\x89PNG but truncated"),
+        ):
+            _, info, cloud = make_frame(stamp, depth=5.0)
+            harness.send(0, info=info)
+            compressed_pub.publish(compressed_image(stamp, extension, fmt, data))
+            harness.send(0, cloud=cloud)
+            time.sleep(0.3)  # one at a time: latest-wins would supersede a waiting pair
+        _, info, cloud = make_frame(t_after, depth=5.0)  # lets the pairing decide the bad frame
+        harness.send(0, info=info, cloud=cloud)
+        done = lambda: harness.outputs_for("depth/image", t_jpeg) and harness.counter("bad_input.image") == 1  # noqa: E731
+        assert harness.wait(done, 30.0, proc), harness.counters()
+        png_rgb = as_array(harness.outputs_for("rgb/image", t_png)[0])
+        np.testing.assert_array_equal(png_rgb, rgb_image())  # lossless
+        expected = process_frame(*make_frame(t_png, depth=5.0), settings, build_completer(settings))
+        np.testing.assert_array_equal(as_array(harness.outputs_for("depth/image", t_png)[0]), expected.depth)
+        jpeg_rgb = as_array(harness.outputs_for("rgb/image", t_jpeg)[0]).astype(int)
+        assert jpeg_rgb.shape == (HEIGHT, WIDTH, 3) and np.abs(jpeg_rgb - rgb_image()).mean() < 10
+        assert not harness.outputs_for("depth/image", t_bad)
+        assert proc.poll() is None
+    finally:
+        output = stop_process(proc)
+        harness.close()
+    assert "cannot decode the png payload" in output, output

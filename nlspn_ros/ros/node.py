@@ -28,7 +28,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from nlspn_ros import frame as frames
 from nlspn_ros.allocator import keep_freed_memory
@@ -172,8 +172,18 @@ class NLSPNNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
         input_qos = qos(s["qos.input_reliability"], s["qos.input_depth"])
+        if s["image_transport"] == "compressed":
+            # image_transport's naming: the base topic `image` after remapping, plus /compressed
+            topic = self.resolve_topic_name("image") + "/compressed"
+            image_sub = self.create_subscription(
+                CompressedImage, topic, lambda m: self._on_input(IMAGE, m), input_qos
+            )
+        else:
+            image_sub = self.create_subscription(
+                Image, "image", lambda m: self._on_input(IMAGE, m), input_qos
+            )
         self._inputs = [
-            self.create_subscription(Image, "image", lambda m: self._on_input(IMAGE, m), input_qos),
+            image_sub,
             self.create_subscription(
                 CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos
             ),
