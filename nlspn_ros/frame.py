@@ -94,9 +94,13 @@ def crop_and_scale(
     return np.ascontiguousarray(rgb), camera
 
 
-def project(xyz: np.ndarray, camera: CameraModel, settings: NodeSettings):
+def project(
+    xyz: np.ndarray, camera: CameraModel, settings: NodeSettings, t_cam_lidar: np.ndarray | None = None
+):
+    """Project with ``t_cam_lidar`` (4x4; None: the settings', i.e. the extrinsic parameters)."""
+    transform = settings.t_cam_lidar if t_cam_lidar is None else t_cam_lidar
     projection = project_points(
-        xyz, settings.t_cam_lidar, camera, min_depth=settings["min_depth"], max_depth=settings["max_depth"]
+        xyz, transform, camera, min_depth=settings["min_depth"], max_depth=settings["max_depth"]
     )
     stats = projection.stats
     if stats.pixels == 0:
@@ -131,13 +135,20 @@ def mask_depth(depth: np.ndarray, confidence: np.ndarray | None, settings: NodeS
 
 
 def process_frame(
-    image: Any, camera_info: Any, cloud: Any, settings: NodeSettings, completer: Completer
+    image: Any,
+    camera_info: Any,
+    cloud: Any,
+    settings: NodeSettings,
+    completer: Completer,
+    t_cam_lidar: np.ndarray | None = None,
 ) -> FrameResult:
-    """The whole pipeline for one pair; ``timings_ms`` has convert, project, infer, mask, model."""
+    """The whole pipeline for one pair; ``timings_ms`` has convert, project, infer, mask, model.
+
+    ``t_cam_lidar``: 4x4 LiDAR -> camera of this pair (the node's, from TF); None = the settings'."""
     t0 = time.perf_counter()
     rgb, camera, xyz = prepare_inputs(image, camera_info, cloud, settings)
     t1 = time.perf_counter()
-    projection = project(xyz, camera, settings)
+    projection = project(xyz, camera, settings, t_cam_lidar)
     t2 = time.perf_counter()
     completion = completer.complete(rgb, projection.depth)
     t3 = time.perf_counter()

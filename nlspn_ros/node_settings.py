@@ -73,6 +73,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               "images (project with K and the distortion D)"),
     Parameter("camera_frame", "", "expected image frame_id; empty = accept the image's"),
     Parameter("lidar_frame", "", "cloud frame_id the extrinsic is for; empty = accept any"),
+    Parameter("tf_timeout", 0.05, "seconds to wait for a TF transform at the image's stamp (extrinsic "
+              "from TF, when no t_cam_lidar* parameter is set)", min=0.0, max=10.0),
     Parameter("sync.slop", 0.05, "seconds: max |cloud stamp - image stamp| for a pair", min=0.0, max=10.0),
     Parameter("sync.queue_size", 10, "messages waiting per input stream", min=1, max=1000, step=1),
     Parameter("publish.depth_raw", False, "publish depth/image_raw (16UC1 millimetres)"),
@@ -101,6 +103,9 @@ UNSET = [0.0]
 
 def _is_set(values: Any) -> bool:
     return list(values) != UNSET and len(values) > 0
+
+
+EXTRINSIC_PARAMETERS = ("t_cam_lidar", "t_cam_lidar_xyz", "t_cam_lidar_quaternion_xyzw", "t_cam_lidar_rpy")
 
 
 def extrinsic_from_values(values: dict[str, Any]) -> np.ndarray:
@@ -143,6 +148,11 @@ class NodeSettings:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    @property
+    def extrinsic_from_parameters(self) -> bool:
+        """True when a ``t_cam_lidar*`` parameter is set: it wins over TF."""
+        return any(_is_set(self.values[name]) for name in EXTRINSIC_PARAMETERS)
 
     @property
     def crop(self) -> tuple[int, int, int, int]:

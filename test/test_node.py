@@ -50,6 +50,8 @@ NODE_PARAMS = {
     "qos.input_reliability": "reliable",
     "qos.input_depth": 50,
     "lidar_frame": LIDAR_FRAME,
+    # the test clouds are in the camera frame: an explicit identity (with none, TF would be asked)
+    "t_cam_lidar": np.eye(4).ravel().tolist(),
     "publish.depth_raw": True,
     "publish.sparse_depth": True,
     "publish.points": True,
@@ -204,6 +206,8 @@ class Harness:
                 pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
             elif isinstance(value, int):
                 pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+            elif isinstance(value, list):
+                pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=value)
             else:
                 pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
             params.append(ParameterMsg(name=name.replace("__", "."), value=pv))
@@ -726,3 +730,118 @@ def test_compressed_images_are_decoded_paired_and_bad_payloads_counted(checkpoin
         output = stop_process(proc)
         harness.close()
     assert "cannot decode the png payload" in output, output
+
+
+def tf2_ros_installed() -> bool:
+    try:
+        import tf2_ros  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def subscribed_and_reporting(harness: Harness) -> bool:
+    return all(p.get_subscription_count() for p in harness.pub.values()) and bool(harness.counters())
+
+
+def counted(harness: Harness, key: str, before: int, proc) -> bool:
+    return harness.wait(lambda: harness.counter(key) > before, 30.0, proc)
+
+
+@pytest.mark.skipif(tf2_ros_installed(), reason="tf2_ros is installed here: the TF test covers the node")
+def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps_running(checkpoint) -> None:
+    """No t_cam_lidar* parameter and no tf2_ros: one line at configure names both remedies; a cloud
+    in another frame is counted as bad input, a cloud in the image's frame is still completed."""
+    harness = Harness(domain=IDLE_DOMAIN)
+    # '""': an empty string on the command line (-p lidar_frame:= does not parse)
+    params = {**NODE_PARAMS, "method": "ip_basic", "t_cam_lidar": [0.0], "lidar_frame": '""'}
+    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    try:
+        assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
+        t_foreign, t_same, t_after = (Stamps.block() for _ in range(3))
+        image, info, cloud = make_frame(t_foreign, depth=5.0)  # cloud in "lidar", image in "camera_optical"
+        harness.send(t_foreign, image=image, info=info, cloud=cloud)
+        assert counted(harness, "bad_input.no_extrinsic", 0, proc), harness.counters()
+        image, info, cloud = make_frame(t_same, depth=5.0, frame=FRAME)  # cloud in the image's frame
+        harness.send(t_same, image=image, info=info, cloud=cloud)
+        completed = lambda: harness.outputs_for("depth/image", t_same)  # noqa: E731
+        assert harness.wait(completed, 30.0, proc), harness.counters()
+        assert proc.poll() is None
+    finally:
+        output = stop_process(proc)
+        harness.close()
+    notices = [line for line in output.splitlines() if "no extrinsic parameter is set" in line]
+    assert len(notices) == 1, output
+    assert "set t_cam_lidar" in notices[0] and "install tf2_ros" in notices[0]
+    assert "'lidar' is not the image's 'camera_optical'" in output  # the per-frame warning
+
+
+@pytest.mark.skipif(
+    not tf2_ros_installed(),
+    reason="tf2_ros (and tf2_msgs) are not installable from PyPI: this runs wherever a ROS 2 "
+    "distribution provides them",
+)
+def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
+    """No extrinsic parameter: the node looks up cloud frame -> image frame in TF (a /tf_static
+    latched before it starts, a dynamic /tf at the image's stamp); a missing or too old transform is
+    counted; an extrinsic parameter set at runtime wins."""
+    import tf2_ros
+    import transforms3d
+    from geometry_msgs.msg import Quaternion, TransformStamped, Vector3
+
+    from nlspn_ros.geometry import invert_transform, transform_from_rpy
+
+    harness = Harness(domain=IDLE_DOMAIN)
+    t_cam_lidar = transform_from_rpy([0.2, -0.1, 0.3], -np.pi / 2, 0.0, -np.pi / 2)  # x forward -> z forward
+
+    w, x, y, z = transforms3d.quaternions.mat2quat(t_cam_lidar[:3, :3])
+    translation = dict(zip("xyz", map(float, t_cam_lidar[:3, 3]), strict=True))
+
+    def stamped(stamp_ns: int, child: str) -> TransformStamped:
+        msg = TransformStamped(header=header(stamp_ns), child_frame_id=child)
+        msg.transform.translation = Vector3(**translation)
+        msg.transform.rotation = Quaternion(x=x, y=y, z=z, w=w)
+        return msg
+
+    def lidar_frame(stamp_ns: int, depth: float, child: str):
+        image, info, _ = make_frame(stamp_ns, depth)
+        t_lidar_cam = invert_transform(t_cam_lidar)
+        in_lidar = plane_cloud(depth) @ t_lidar_cam[:3, :3].T + t_lidar_cam[:3, 3]
+        return image, info, cloud_msg(header(stamp_ns, child), in_lidar.astype(np.float32))
+
+    static = tf2_ros.StaticTransformBroadcaster(harness.node)
+    static.sendTransform(stamped(0, "velodyne"))  # latched before the node starts
+    dynamic = tf2_ros.TransformBroadcaster(harness.node)
+    params = {**NODE_PARAMS, "t_cam_lidar": [0.0], "lidar_frame": '""', "tf_timeout": 0.1}
+    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    try:
+        assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
+        t_static, t_missing, t_dynamic, t_old, t_param = (Stamps.block() for _ in range(5))
+        frame = lidar_frame(t_static, 6.0, "velodyne")
+        harness.send(t_static, image=frame[0], info=frame[1], cloud=frame[2])
+        assert harness.wait(lambda: harness.outputs_for("sparse_depth/image", t_static), 30.0, proc)
+        sparse = as_array(harness.outputs_for("sparse_depth/image", t_static)[0])
+        np.testing.assert_allclose(sparse[np.isfinite(sparse)], 6.0, atol=1e-4)
+        assert np.isfinite(sparse).sum() > 100
+        frame = lidar_frame(t_missing, 6.0, "radar")  # no transform for this frame at all
+        harness.send(t_missing, image=frame[0], info=frame[1], cloud=frame[2])
+        assert counted(harness, "bad_input.tf_missing", 0, proc), harness.counters()
+        dynamic.sendTransform(stamped(t_dynamic - SEC // 10, "spinning_lidar"))
+        dynamic.sendTransform(stamped(t_dynamic + SEC // 10, "spinning_lidar"))
+        time.sleep(0.5)
+        frame = lidar_frame(t_dynamic, 6.0, "spinning_lidar")  # interpolated at the image's stamp
+        harness.send(t_dynamic, image=frame[0], info=frame[1], cloud=frame[2])
+        assert harness.wait(lambda: harness.outputs_for("sparse_depth/image", t_dynamic), 30.0, proc)
+        frame = lidar_frame(t_old, 6.0, "spinning_lidar")  # the newest transform is 10 s older
+        harness.send(t_old, image=frame[0], info=frame[1], cloud=frame[2])
+        assert counted(harness, "bad_input.tf_too_old", 0, proc), harness.counters()
+        results = harness.set_parameters(t_cam_lidar=t_cam_lidar.ravel().tolist())
+        assert all(r.successful for r in results), [r.reason for r in results]
+        frame = lidar_frame(t_param, 6.0, "radar")  # the parameter wins: no TF needed
+        harness.send(t_param, image=frame[0], info=frame[1], cloud=frame[2])
+        assert harness.wait(lambda: harness.outputs_for("sparse_depth/image", t_param), 30.0, proc)
+    finally:
+        output = stop_process(proc)
+        harness.close()
+    assert "no extrinsic parameter is set" not in output
+    assert "'radar' -> 'camera_optical'" in output

@@ -30,6 +30,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from nlspn_ros import extrinsic_source
 from nlspn_ros import frame as frames
 from nlspn_ros.allocator import keep_freed_memory
 from nlspn_ros.completers import apply_prop_time, build_completer
@@ -48,6 +49,7 @@ from nlspn_ros.pairing import (
     Pair,
     Reset,
 )
+from nlspn_ros.ros import tf_lookup
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
 NODE_NAME = "nlspn_node"
@@ -135,6 +137,7 @@ class NLSPNNode(LifecycleNode):
         self._diagnostics: Any = None
         self._diagnostics_timer: Any = None
         self._worker: threading.Thread | None = None
+        self._tf: tf_lookup.TfLookup | None = None  # made while configured and no extrinsic parameter is set
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -151,6 +154,10 @@ class NLSPNNode(LifecycleNode):
             f"completer {self.completer.name} on {self.completer.device}"
             + (f", checkpoint {s['checkpoint']}" if s["checkpoint"] else "")
         )
+        notice = extrinsic_source.configure_notice(s, tf_lookup.AVAILABLE)
+        if notice:
+            self.get_logger().warning(notice)
+        self._listen_to_tf(s)
         self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
         self._mailbox: LatestMailbox[Pair] = LatestMailbox()
         output_qos = qos(s["qos.output_reliability"], s["qos.output_depth"])
@@ -211,6 +218,12 @@ class NLSPNNode(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    def _listen_to_tf(self, s: NodeSettings) -> None:
+        """Start the TF listener when the extrinsic is to come from TF (none of its parameters set):
+        at configure, or when a parameter change unsets them. Not before: /tf can be busy."""
+        if self._tf is None and tf_lookup.AVAILABLE and not s.extrinsic_from_parameters:
+            self._tf = tf_lookup.TfLookup(self)
+
     def _unsubscribe(self) -> None:
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
@@ -234,6 +247,9 @@ class NLSPNNode(LifecycleNode):
         if self._diagnostics is not None:
             self.destroy_publisher(self._diagnostics)
             self._diagnostics = None
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         self.completer = None
 
     # ------------------------------------------------------------------ parameters
@@ -254,6 +270,8 @@ class NLSPNNode(LifecycleNode):
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
             self._settings = new
+        if self.completer is not None:  # configured
+            self._listen_to_tf(new)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ input and pairing (executor thread)
@@ -331,7 +349,11 @@ class NLSPNNode(LifecycleNode):
             return
         apply_prop_time(self.completer, s, self._default_prop_time)
         start = time.perf_counter()
-        result = frames.process_frame(pair.image, pair.camera_info, pair.cloud, s, self.completer)
+        # the parameters', or TF's (may wait up to tf_timeout); BadInput when it cannot be known
+        t_cam_lidar = extrinsic_source.extrinsic_for(s, pair.image, pair.cloud, self._tf)
+        result = frames.process_frame(
+            pair.image, pair.camera_info, pair.cloud, s, self.completer, t_cam_lidar
+        )
         if result.projection.non_finite:
             self._count("points.non_finite", result.projection.non_finite)
             self._warn("nan_points", f"{result.projection.non_finite} NaN/Inf cloud points ignored")
