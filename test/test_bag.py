@@ -233,11 +233,19 @@ def test_topic_detection_by_type_and_name():
     topics = detect_topics({"/kitti/cam/image_rect": image, "/kitti/cam/camera_info": info,
                             "/kitti/velo/points": cloud, "/kitti/cam/depth_gt": image,
                             "/nlspn/depth/image": image, "/nlspn/depth/camera_info": info,
-                            "/nlspn/depth/points": cloud, "/nlspn/completion": completion})
+                            "/nlspn/depth/points": cloud, "/nlspn/completion": completion,
+                            # every output of the node recorded beside the inputs
+                            "/nlspn/rgb/image": image, "/nlspn/rgb/camera_info": info,
+                            "/nlspn/sparse_depth/image": image, "/nlspn/sparse_depth/camera_info": info,
+                            "/nlspn/confidence/image": image, "/nlspn/confidence/camera_info": info,
+                            "/nlspn/depth/color": image, "/nlspn/depth/image_raw": image})
     assert (topics.image, topics.camera_info, topics.points) == (
         "/kitti/cam/image_rect", "/kitti/cam/camera_info", "/kitti/velo/points")
     assert (topics.ground_truth, topics.depth, topics.completion) == (
         "/kitti/cam/depth_gt", "/nlspn/depth/image", "/nlspn/completion")
+    openni = detect_topics({"/camera/rgb/image_raw": image, "/camera/rgb/camera_info": info, "/points": cloud,
+                            "/nlspn/rgb/image": image, "/nlspn/rgb/camera_info": info})
+    assert (openni.image, openni.camera_info) == ("/camera/rgb/image_raw", "/camera/rgb/camera_info")
     with pytest.raises(BagError, match="several image topics"):
         detect_topics({"/left/image": image, "/right/image": image})
     chosen = detect_topics({"/left/image": image, "/right/image": image}, image="/right/image")

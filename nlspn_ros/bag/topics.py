@@ -14,7 +14,12 @@ from nlspn_ros.bag.errors import BagError
 from nlspn_ros.bag.types import CAMERA_INFO, DEPTH_COMPLETION, IMAGE, POINT_CLOUD2
 
 GROUND_TRUTH_NAME = re.compile(r"ground_?truth|(^|[/_])gt($|[/_])", re.IGNORECASE)
-OUTPUT_NAME = re.compile(r"(^|/)(completion|depth|confidence)(/|$)|(^|/)depth_|_depth$", re.IGNORECASE)
+# the node's outputs (docs/node.md): its exact `rgb/image` name, so that a camera's own
+# rgb/image_raw and rgb/camera_info stay inputs (camera_info is picked in the image's namespace)
+OUTPUT_NAME = re.compile(
+    r"(^|/)(completion|depth|confidence|sparse_depth)(/|$)|(^|/)depth_|_depth$|(^|/)rgb/image$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
