@@ -549,9 +549,13 @@ def test_bad_input_is_counted_and_the_node_keeps_running(harness, node_process) 
         d.status[0] for d in harness.messages("/diagnostics") if d.status[0].level == DiagnosticStatus.WARN
     ]
     assert warnings and "bad input" in warnings[-1].message
-    assert {"rate_hz.image", "latency_ms.infer.median", "latency_ms.publish.median", "device"} <= set(
-        harness.counters()
-    )
+    assert {
+        "rate_hz.image",
+        "latency_ms.infer.median",
+        "latency_ms.publish.median",
+        "latency_ms.since_arrival.median",
+        "device",
+    } <= set(harness.counters())
     assert harness.counters()["device"] == "cpu"
 
 
