@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -118,16 +119,20 @@ def test_make_bag_cli_from_kitti_is_readable_by_rosbags_and_keeps_geometry(tmp_p
     np.testing.assert_array_equal(np.nan_to_num(values, nan=0.0), held.ground_truth)
 
 
-def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
-    """Foreign bag: bgr8 image with row padding, cloud with an extra field, other topic names."""
+@pytest.mark.parametrize("compressed", [False, True])
+def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path, compressed):
+    """Foreign bag: bgr8 image with row padding (or, as recorders often keep only that, the
+    image_transport png CompressedImage), cloud with an extra field, other topic names."""
     store = typestore()
     types = store.types
     path = tmp_path / "foreign"
     writer = Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3)
     expected = []
+    image_type, image_topic = ("CompressedImage", "/cam/image_raw/compressed") if compressed else (
+        "Image", "/cam/image_raw")
     with writer:
         conns = {name: writer.add_connection(topic, f"sensor_msgs/msg/{name}", typestore=store)
-                 for name, topic in (("Image", "/cam/image_raw"), ("CameraInfo", "/cam/camera_info"),
+                 for name, topic in ((image_type, image_topic), ("CameraInfo", "/cam/camera_info"),
                                      ("PointCloud2", "/velodyne_points"))}
         for i in range(3):
             frame = scene(i)
@@ -139,6 +144,10 @@ def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
             padded[:, : WIDTH * 3] = frame.rgb[..., ::-1].reshape(HEIGHT, -1)
             image = types["sensor_msgs/msg/Image"](header=header, height=HEIGHT, width=WIDTH, encoding="bgr8",
                                                    is_bigendian=0, step=WIDTH * 3 + 8, data=padded.ravel())
+            if compressed:
+                png = cv2.imencode(".png", np.ascontiguousarray(frame.rgb[..., ::-1]))[1].ravel()
+                image = types["sensor_msgs/msg/CompressedImage"](
+                    header=header, format="bgr8; png compressed bgr8", data=png)
             fields = CAMERA.to_camera_info_fields()
             roi = types["sensor_msgs/msg/RegionOfInterest"](**fields.pop("roi"))
             info = types["sensor_msgs/msg/CameraInfo"](
@@ -151,7 +160,7 @@ def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
                 header=header, height=1, width=len(xyzi), is_bigendian=False, point_step=16,
                 row_step=16 * len(xyzi), is_dense=True, data=xyzi.view(np.uint8),
                 fields=[point_field(name=n, offset=4 * k, datatype=7, count=1) for k, n in enumerate("xyzi")])
-            for name, msg in (("Image", image), ("CameraInfo", info), ("PointCloud2", cloud)):
+            for name, msg in ((image_type, image), ("CameraInfo", info), ("PointCloud2", cloud)):
                 writer.write(conns[name], stamp, store.serialize_cdr(msg, msg.__msgtype__))
             sparse = project_to_depth(frame.points, T_CAM_LIDAR, CAMERA)
             kept, reference = holdout_split(sparse, 0.2, 0, stamp)
@@ -159,7 +168,7 @@ def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
             expected.append(depth_metrics(np.where((dense >= 0.1) & (dense <= 100), dense, 0), reference))
     settings = settings_from_files(method="ip_basic", t_cam_lidar=T_CAM_LIDAR.ravel().tolist())
     result = Evaluator(path, completer=IPBasicCompleter(max_depth=100.0), settings=settings).run()
-    assert result.topics["image"] == "/cam/image_raw" and result.topics["points"] == "/velodyne_points"
+    assert result.topics["image"] == image_topic and result.topics["points"] == "/velodyne_points"
     assert result.reference.startswith("held-out LiDAR")
     assert len(result.frames) == 3 and result.error is None
     for frame, metrics in zip(result.frames, expected, strict=True):
