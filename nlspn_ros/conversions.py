@@ -78,8 +78,48 @@ def image_to_array(msg: Any) -> np.ndarray:
     return pixels if channels == 1 else pixels.reshape(height, width, channels)
 
 
+# codecs of sensor_msgs/CompressedImage this package decodes (image_transport's "compressed")
+COMPRESSED_CODECS = ("jpeg", "png")
+
+
+def is_compressed_image(msg: Any) -> bool:
+    """True for a sensor_msgs/CompressedImage (``format`` + ``data``, no ``encoding``)."""
+    return hasattr(msg, "format") and not hasattr(msg, "encoding")
+
+
+def compressed_image_to_rgb(msg: Any) -> np.ndarray:
+    """HxWx3 uint8 RGB decoded (OpenCV) from a jpeg or png sensor_msgs/CompressedImage.
+
+    ``format`` is image_transport's: ``"<encoding>; jpeg compressed <encoding>"`` (or ``png``), or
+    older publishers' bare ``"jpeg"`` / ``"png"``. Grey images come back as three equal channels.
+    compressedDepth (16UC1/32FC1 PNG with a header) and other codecs raise
+    :class:`MessageFormatError`, as does a payload OpenCV cannot decode.
+    """
+    fmt = str(msg.format).lower()
+    if "compresseddepth" in fmt:
+        raise MessageFormatError(f"compressed image format {msg.format!r}: compressedDepth is a depth "
+                                 "image, not a camera image")
+    codecs = [codec for codec in COMPRESSED_CODECS if codec in fmt.replace("jpg", "jpeg")]
+    if not codecs:
+        raise MessageFormatError(f"unsupported compressed image format {msg.format!r} "
+                                 f"(supported: {', '.join(COMPRESSED_CODECS)})")
+    data = _buffer(msg.data)
+    if data.size == 0:
+        raise MessageFormatError(f"empty compressed image ({msg.format!r})")
+    import cv2  # here, not at module level: the rest of this module needs only numpy
+
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit, 3 channels whatever the stored layout
+    if bgr is None:
+        raise MessageFormatError(f"cannot decode the {codecs[0]} payload of a compressed image "
+                                 f"({data.size} bytes, format {msg.format!r})")
+    return bgr[..., ::-1]
+
+
 def image_to_rgb(msg: Any) -> np.ndarray:
-    """HxWx3 uint8 in RGB order from any colour encoding; a view (no copy) of the message data."""
+    """HxWx3 uint8 in RGB order from any colour encoding (a view, no copy, of the message data) or
+    from a jpeg/png CompressedImage (decoded)."""
+    if is_compressed_image(msg):
+        return compressed_image_to_rgb(msg)
     if msg.encoding not in COLOUR_ENCODINGS:
         raise MessageFormatError(
             f"unsupported colour image encoding {msg.encoding!r} (supported: {', '.join(COLOUR_ENCODINGS)})"

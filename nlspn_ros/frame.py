@@ -33,7 +33,7 @@ class BadInput(ValueError):
 class FrameResult:
     rgb: np.ndarray  # HxWx3 uint8 after crop/scale
     camera: CameraModel  # of the output images
-    sparse: np.ndarray  # HxW float32 metres, 0 = none
+    sparse: np.ndarray  # HxW float32 metres, 0 = none (the model's input; sparse_for_publishing: NaN)
     depth: np.ndarray  # HxW float32 metres, NaN = invalid
     confidence: np.ndarray | None  # HxW float32 0..1, None when the completer has none
     projection: ProjectionStats
@@ -61,7 +61,7 @@ def prepare_inputs(
         raise BadInput("image", str(exc)) from exc
     try:
         camera = CameraModel.from_camera_info(camera_info, rectified=settings["image_rectified"])
-        camera.check_image_size(image.width, image.height)
+        camera.check_image_size(rgb.shape[1], rgb.shape[0])  # a CompressedImage has no width/height
     except CalibrationError as exc:
         raise BadInput("camera_info", str(exc)) from exc
     try:
@@ -101,9 +101,13 @@ def crop_and_scale(
     return np.ascontiguousarray(rgb), camera
 
 
-def project(xyz: np.ndarray, camera: CameraModel, settings: NodeSettings):
+def project(
+    xyz: np.ndarray, camera: CameraModel, settings: NodeSettings, t_cam_lidar: np.ndarray | None = None
+):
+    """Project with ``t_cam_lidar`` (4x4; None: the settings', i.e. the extrinsic parameters)."""
+    transform = settings.t_cam_lidar if t_cam_lidar is None else t_cam_lidar
     projection = project_points(
-        xyz, settings.t_cam_lidar, camera, min_depth=settings["min_depth"], max_depth=settings["max_depth"]
+        xyz, transform, camera, min_depth=settings["min_depth"], max_depth=settings["max_depth"]
     )
     stats = projection.stats
     if stats.pixels == 0:
@@ -138,13 +142,20 @@ def mask_depth(depth: np.ndarray, confidence: np.ndarray | None, settings: NodeS
 
 
 def process_frame(
-    image: Any, camera_info: Any, cloud: Any, settings: NodeSettings, completer: Completer
+    image: Any,
+    camera_info: Any,
+    cloud: Any,
+    settings: NodeSettings,
+    completer: Completer,
+    t_cam_lidar: np.ndarray | None = None,
 ) -> FrameResult:
-    """The whole pipeline for one pair; ``timings_ms`` has convert, project, infer, mask, model."""
+    """The whole pipeline for one pair; ``timings_ms`` has convert, project, infer, mask, model.
+
+    ``t_cam_lidar``: 4x4 LiDAR -> camera of this pair (the node's, from TF); None = the settings'."""
     t0 = time.perf_counter()
     rgb, camera, xyz = prepare_inputs(image, camera_info, cloud, settings)
     t1 = time.perf_counter()
-    projection = project(xyz, camera, settings)
+    projection = project(xyz, camera, settings, t_cam_lidar)
     t2 = time.perf_counter()
     completion = completer.complete(rgb, projection.depth)
     t3 = time.perf_counter()
@@ -165,6 +176,15 @@ def process_frame(
 
 
 # ---------------------------------------------------------------------------- derived outputs
+
+
+def sparse_for_publishing(sparse: np.ndarray) -> np.ndarray:
+    """A new HxW float32 image of the projected LiDAR with NaN where there is no point.
+
+    The model takes 0 for "no point"; a 32FC1 depth topic must use NaN (REP 118): depth_image_proc
+    and RViz's DepthCloud take 0.0 as a valid depth and draw every empty pixel at the camera origin.
+    """
+    return np.where(sparse > 0, sparse, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 # the largest float32 depth that rounds to at most 65535 mm (16UC1's largest value)

@@ -26,6 +26,7 @@ DEVICES_HELP = "auto, cpu, cuda or cuda:N"
 PRECISIONS = ("fp32", "fp16", "bf16")
 RELIABILITIES = ("best_effort", "reliable")
 CROP_ANCHORS = ("top_left", "bottom_center")
+IMAGE_TRANSPORTS = ("raw", "compressed")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               "images (project with K and the distortion D)"),
     Parameter("camera_frame", "", "expected image frame_id; empty = accept the image's"),
     Parameter("lidar_frame", "", "cloud frame_id the extrinsic is for; empty = accept any"),
+    Parameter("tf_timeout", 0.05, "seconds to wait for a TF transform at the image's stamp (extrinsic "
+              "from TF, when no t_cam_lidar* parameter is set)", min=0.0, max=10.0),
     Parameter("sync.slop", 0.05, "seconds: max |cloud stamp - image stamp| for a pair", min=0.0, max=10.0),
     Parameter("sync.queue_size", 10, "messages waiting per input stream", min=1, max=1000, step=1),
     Parameter("publish.depth_raw", False, "publish depth/image_raw (16UC1 millimetres)"),
@@ -90,6 +93,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("qos.output_reliability", "reliable", "outputs: best_effort or reliable", True,
               choices=RELIABILITIES),
     Parameter("qos.output_depth", 5, "outputs: history depth", True, min=1, max=1000, step=1),
+    Parameter("image_transport", "raw", "input images: raw (sensor_msgs/Image on image) or compressed "
+              "(sensor_msgs/CompressedImage, jpeg or png, on <image>/compressed)", True,
+              choices=IMAGE_TRANSPORTS),
     Parameter("diagnostics_period", 1.0, "seconds between /diagnostics messages", True, min=0.1, max=60.0),
     Parameter("autostart", True, "configure and activate at start; false: stay unconfigured until a "
               "lifecycle transition (lifecycle manager or change_state service)", True),
@@ -101,6 +107,9 @@ UNSET = [0.0]
 
 def _is_set(values: Any) -> bool:
     return list(values) != UNSET and len(values) > 0
+
+
+EXTRINSIC_PARAMETERS = ("t_cam_lidar", "t_cam_lidar_xyz", "t_cam_lidar_quaternion_xyzw", "t_cam_lidar_rpy")
 
 
 def extrinsic_from_values(values: dict[str, Any]) -> np.ndarray:
@@ -143,6 +152,11 @@ class NodeSettings:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    @property
+    def extrinsic_from_parameters(self) -> bool:
+        """True when a ``t_cam_lidar*`` parameter is set: it wins over TF."""
+        return any(_is_set(self.values[name]) for name in EXTRINSIC_PARAMETERS)
 
     @property
     def crop(self) -> tuple[int, int, int, int]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -28,7 +29,7 @@ from nlspn_ros.bag.topics import detect_topics
 from nlspn_ros.bag.types import typestore
 from nlspn_ros.bag.writer import BagWriter, camera_info_msg, image_msg
 from nlspn_ros.baseline import IPBasicCompleter
-from nlspn_ros.conversions import depth_image_to_metres, stamp_to_ns
+from nlspn_ros.conversions import depth_image_to_metres, image_to_array, stamp_to_ns
 from nlspn_ros.data.holdout import near_phantom_share
 from nlspn_ros.geometry import CameraModel, project_to_depth
 from nlspn_ros.metrics import depth_metrics
@@ -105,24 +106,34 @@ def test_make_bag_cli_from_kitti_is_readable_by_rosbags_and_keeps_geometry(tmp_p
         counts = {c.topic: c.msgcount for c in reader.connections}
         cloud = next(reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()
                      if c.topic == "/lidar/points")
+        truth = next(reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()
+                     if c.topic == "/camera/ground_truth_depth")
     assert counts == {"/tf_static": 1, "/camera/image": 1, "/camera/camera_info": 1, "/lidar/points": 1,
                       "/camera/ground_truth_depth": 1}
     (frame,) = kitti_frames(kitti_dir, ["000000"])
     (held,) = hold_out_points([frame], 0.2)
     assert cloud.width == len(held.points) and 0.75 < cloud.width / len(frame.points) < 0.85
     assert (held.ground_truth > 0).sum() > 3000  # ~20% of the ~20k projected points
+    # the topic follows REP 118 (NaN = no value: depth_image_proc and RViz take 0.0 as a depth)
+    values = image_to_array(truth)
+    assert truth.encoding == "32FC1" and not (values == 0).any()
+    np.testing.assert_array_equal(np.nan_to_num(values, nan=0.0), held.ground_truth)
 
 
-def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
-    """Foreign bag: bgr8 image with row padding, cloud with an extra field, other topic names."""
+@pytest.mark.parametrize("compressed", [False, True])
+def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path, compressed):
+    """Foreign bag: bgr8 image with row padding (or, as recorders often keep only that, the
+    image_transport png CompressedImage), cloud with an extra field, other topic names."""
     store = typestore()
     types = store.types
     path = tmp_path / "foreign"
     writer = Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3)
     expected = []
+    image_type, image_topic = ("CompressedImage", "/cam/image_raw/compressed") if compressed else (
+        "Image", "/cam/image_raw")
     with writer:
         conns = {name: writer.add_connection(topic, f"sensor_msgs/msg/{name}", typestore=store)
-                 for name, topic in (("Image", "/cam/image_raw"), ("CameraInfo", "/cam/camera_info"),
+                 for name, topic in ((image_type, image_topic), ("CameraInfo", "/cam/camera_info"),
                                      ("PointCloud2", "/velodyne_points"))}
         for i in range(3):
             frame = scene(i)
@@ -134,6 +145,10 @@ def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
             padded[:, : WIDTH * 3] = frame.rgb[..., ::-1].reshape(HEIGHT, -1)
             image = types["sensor_msgs/msg/Image"](header=header, height=HEIGHT, width=WIDTH, encoding="bgr8",
                                                    is_bigendian=0, step=WIDTH * 3 + 8, data=padded.ravel())
+            if compressed:
+                png = cv2.imencode(".png", np.ascontiguousarray(frame.rgb[..., ::-1]))[1].ravel()
+                image = types["sensor_msgs/msg/CompressedImage"](
+                    header=header, format="bgr8; png compressed bgr8", data=png)
             fields = CAMERA.to_camera_info_fields()
             roi = types["sensor_msgs/msg/RegionOfInterest"](**fields.pop("roi"))
             info = types["sensor_msgs/msg/CameraInfo"](
@@ -146,7 +161,7 @@ def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
                 header=header, height=1, width=len(xyzi), is_bigendian=False, point_step=16,
                 row_step=16 * len(xyzi), is_dense=True, data=xyzi.view(np.uint8),
                 fields=[point_field(name=n, offset=4 * k, datatype=7, count=1) for k, n in enumerate("xyzi")])
-            for name, msg in (("Image", image), ("CameraInfo", info), ("PointCloud2", cloud)):
+            for name, msg in ((image_type, image), ("CameraInfo", info), ("PointCloud2", cloud)):
                 writer.write(conns[name], stamp, store.serialize_cdr(msg, msg.__msgtype__))
             sparse = project_to_depth(frame.points, T_CAM_LIDAR, CAMERA)
             kept, reference = holdout_split(sparse, 0.2, 0, stamp)
@@ -156,7 +171,7 @@ def test_bag_written_by_rosbags_directly_is_evaluated(tmp_path):
                              "near_phantom": near_phantom_share(masked, reference)})
     settings = settings_from_files(method="ip_basic", t_cam_lidar=T_CAM_LIDAR.ravel().tolist())
     result = Evaluator(path, completer=IPBasicCompleter(max_depth=100.0), settings=settings).run()
-    assert result.topics["image"] == "/cam/image_raw" and result.topics["points"] == "/velodyne_points"
+    assert result.topics["image"] == image_topic and result.topics["points"] == "/velodyne_points"
     assert result.reference.startswith("held-out LiDAR")
     assert len(result.frames) == 3 and result.error is None
     for frame, metrics in zip(result.frames, expected, strict=True):
@@ -230,11 +245,19 @@ def test_topic_detection_by_type_and_name():
     topics = detect_topics({"/kitti/cam/image_rect": image, "/kitti/cam/camera_info": info,
                             "/kitti/velo/points": cloud, "/kitti/cam/depth_gt": image,
                             "/nlspn/depth/image": image, "/nlspn/depth/camera_info": info,
-                            "/nlspn/depth/points": cloud, "/nlspn/completion": completion})
+                            "/nlspn/depth/points": cloud, "/nlspn/completion": completion,
+                            # every output of the node recorded beside the inputs
+                            "/nlspn/rgb/image": image, "/nlspn/rgb/camera_info": info,
+                            "/nlspn/sparse_depth/image": image, "/nlspn/sparse_depth/camera_info": info,
+                            "/nlspn/confidence/image": image, "/nlspn/confidence/camera_info": info,
+                            "/nlspn/depth/color": image, "/nlspn/depth/image_raw": image})
     assert (topics.image, topics.camera_info, topics.points) == (
         "/kitti/cam/image_rect", "/kitti/cam/camera_info", "/kitti/velo/points")
     assert (topics.ground_truth, topics.depth, topics.completion) == (
         "/kitti/cam/depth_gt", "/nlspn/depth/image", "/nlspn/completion")
+    openni = detect_topics({"/camera/rgb/image_raw": image, "/camera/rgb/camera_info": info, "/points": cloud,
+                            "/nlspn/rgb/image": image, "/nlspn/rgb/camera_info": info})
+    assert (openni.image, openni.camera_info) == ("/camera/rgb/image_raw", "/camera/rgb/camera_info")
     with pytest.raises(BagError, match="several image topics"):
         detect_topics({"/left/image": image, "/right/image": image})
     chosen = detect_topics({"/left/image": image, "/right/image": image}, image="/right/image")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import array
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import Image, PointCloud2, PointField
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField
 
 from nlspn_ros import conversions as conv
 from nlspn_ros.conversions import MessageFormatError
@@ -20,6 +21,7 @@ BagCloud = TYPESTORE.types["sensor_msgs/msg/PointCloud2"]
 BagPointField = TYPESTORE.types["sensor_msgs/msg/PointField"]
 BagHeader = TYPESTORE.types["std_msgs/msg/Header"]
 BagTime = TYPESTORE.types["builtin_interfaces/msg/Time"]
+BagCompressedImage = TYPESTORE.types["sensor_msgs/msg/CompressedImage"]
 
 
 def padded_image(pixels: np.ndarray, encoding: str, pad: int = 0, bigendian: bool = False) -> Image:
@@ -220,3 +222,59 @@ def test_stamp_round_trip(ns: int) -> None:
     fields = conv.ns_to_stamp_fields(ns)
     assert 0 <= fields["nanosec"] < 1_000_000_000
     assert conv.stamp_to_ns(BagTime(**fields)) == ns
+
+
+def scene_rgb(height: int = 48, width: int = 64) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.stack([xx * 4, yy * 5, (xx * yy) % 256], axis=2).astype(np.uint8)
+
+
+def compressed(rgb: np.ndarray, extension: str, fmt: str) -> CompressedImage:
+    """What image_transport's compressed publisher sends: OpenCV-encoded BGR bytes."""
+    ok, data = cv2.imencode(extension, np.ascontiguousarray(rgb[..., ::-1]))
+    assert ok
+    return CompressedImage(format=fmt, data=array.array("B", data.tobytes()))
+
+
+@pytest.mark.parametrize("fmt", ["png", "rgb8; png compressed bgr8", "bgr8; png compressed bgr8"])
+def test_compressed_png_decodes_to_the_same_rgb(fmt: str) -> None:
+    rgb = scene_rgb()
+    msg = compressed(rgb, ".png", fmt)
+    np.testing.assert_array_equal(conv.image_to_rgb(msg), rgb)
+    bag_msg = BagCompressedImage(header=BagHeader(stamp=BagTime(sec=1, nanosec=2), frame_id="cam"),
+                                 format=fmt, data=np.frombuffer(msg.data, np.uint8))
+    np.testing.assert_array_equal(conv.image_to_rgb(bag_msg), rgb)  # rosbags' messages too
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "rgb8; jpeg compressed bgr8"])
+def test_compressed_jpeg_decodes_close_to_the_original(fmt: str) -> None:
+    rgb = scene_rgb()
+    rgb[..., 2] = 30  # smooth channels (JPEG is lossy on the product pattern) that differ in order
+    decoded = conv.image_to_rgb(compressed(rgb, ".jpg", fmt)).astype(int)
+    assert decoded.shape == rgb.shape
+    assert np.abs(decoded[..., :2] - rgb[..., :2]).mean() < 4
+    assert np.abs(decoded - rgb).mean() * 10 < np.abs(decoded[..., ::-1] - rgb).mean()  # RGB order
+
+
+def test_compressed_mono_becomes_three_equal_channels() -> None:
+    grey = scene_rgb()[..., 0]
+    ok, data = cv2.imencode(".png", grey)
+    msg = CompressedImage(format="mono8; png compressed ", data=array.array("B", data.tobytes()))
+    rgb = conv.image_to_rgb(msg)
+    assert rgb.shape == (*grey.shape, 3)
+    np.testing.assert_array_equal(rgb[..., 1], grey)
+
+
+def test_bad_compressed_payloads_are_clear_errors() -> None:
+    good = compressed(scene_rgb(), ".png", "png")
+    truncated = CompressedImage(format="png", data=good.data[: len(good.data) // 3])
+    cases = [
+        (CompressedImage(format="png", data=array.array("B", b"not an image")), "cannot decode"),
+        (truncated, "cannot decode"),
+        (CompressedImage(format="jpeg", data=array.array("B")), "empty"),
+        (CompressedImage(format="16UC1; compressedDepth png", data=good.data), "compressedDepth"),
+        (CompressedImage(format="theora", data=good.data), "unsupported compressed image format"),
+    ]
+    for msg, message in cases:
+        with pytest.raises(MessageFormatError, match=message):
+            conv.image_to_rgb(msg)

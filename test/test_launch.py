@@ -46,7 +46,7 @@ def node_subscriptions() -> set[str]:
     tree = ast.parse((REPO_ROOT / "nlspn_ros" / "ros" / "node.py").read_text())
     return {c.args[1].value for c in ast.walk(tree) if isinstance(c, ast.Call)
             and isinstance(c.func, ast.Attribute) and c.func.attr == "create_subscription"
-            and isinstance(c.args[1], ast.Constant)}
+            and isinstance(c.args[1], ast.Constant)}  # not the computed `<image>/compressed`
 
 
 def defaults(name: str, **values: str) -> dict[str, str]:

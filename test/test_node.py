@@ -6,11 +6,13 @@ compared as differences. Expected outputs come from the same core pipeline run i
 
 from __future__ import annotations
 
+import array
 import os
 import threading
 import time
 from collections import defaultdict
 
+import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -20,11 +22,13 @@ from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from nlspn_ros import conversions
+from nlspn_ros.completers import build_completer
 from nlspn_ros.frame import process_frame
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.inference import NLSPNCompleter
@@ -32,6 +36,7 @@ from nlspn_ros.msg import DepthCompletion
 from nlspn_ros.node_settings import NodeSettings
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
+import depth_consumers
 from ros_util import REPO_ROOT, start_process, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -45,6 +50,8 @@ NODE_PARAMS = {
     "qos.input_reliability": "reliable",
     "qos.input_depth": 50,
     "lidar_frame": LIDAR_FRAME,
+    # the test clouds are in the camera frame: an explicit identity (with none, TF would be asked)
+    "t_cam_lidar": np.eye(4).ravel().tolist(),
     "publish.depth_raw": True,
     "publish.sparse_depth": True,
     "publish.points": True,
@@ -57,13 +64,20 @@ OUTPUTS = {
     "depth/image": Image,
     "depth/camera_info": CameraInfo,
     "confidence/image": Image,
+    "confidence/camera_info": CameraInfo,
     "depth/image_raw": Image,
     "sparse_depth/image": Image,
+    "sparse_depth/camera_info": CameraInfo,
     "depth/color": Image,
+    "rgb/image": Image,
+    "rgb/camera_info": CameraInfo,
     "depth/points": PointCloud2,
     "completion": DepthCompletion,
     "/diagnostics": DiagnosticArray,
 }
+IMAGE_OUTPUTS = [topic for topic, cls in OUTPUTS.items() if cls is Image]
+# read as depth_image_proc and RViz read them: best effort (sensor data QoS) as well as reliable
+BEST_EFFORT_OUTPUTS = ("depth/image", "rgb/image")
 SEC = 1_000_000_000
 # DDS domains of this module's own (outside the 100..199 that conftest gives whole sessions)
 MODULE_DOMAIN = 200 + os.getpid() % 15
@@ -120,6 +134,10 @@ class Harness:
         self.received: dict[str, list] = defaultdict(list)
         for topic, cls in OUTPUTS.items():
             self.node.create_subscription(cls, topic, lambda m, t=topic: self._record(t, m), reliable)
+        for topic in BEST_EFFORT_OUTPUTS:
+            self.node.create_subscription(
+                Image, topic, lambda m, t=topic: self._record("best_effort:" + t, m), qos_profile_sensor_data
+            )
         self.pub = {
             "image": self.node.create_publisher(Image, "image", reliable),
             "camera_info": self.node.create_publisher(CameraInfo, "camera_info", reliable),
@@ -188,6 +206,8 @@ class Harness:
                 pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
             elif isinstance(value, int):
                 pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+            elif isinstance(value, list):
+                pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=value)
             else:
                 pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
             params.append(ParameterMsg(name=name.replace("__", "."), value=pv))
@@ -218,11 +238,14 @@ def harness():
     h.close()
 
 
-def start_node(checkpoint, domain: int = MODULE_DOMAIN, **params):
+def start_node(checkpoint, domain: int = MODULE_DOMAIN, remap: dict[str, str] | None = None, **params):
     """nlspn_node in its own process: config/nlspn.yaml, the test parameters, ``checkpoint`` and
-    ``params`` (which win), the shared-memory Fast DDS profile, DDS domain ``domain``."""
+    ``params`` (which win), remappings ``remap``, the shared-memory Fast DDS profile, DDS domain
+    ``domain``."""
     params_file = str(REPO_ROOT / "config" / "nlspn.yaml")
     args = ["-m", "nlspn_ros.ros.node", "--ros-args", "--params-file", params_file]
+    for name, target in (remap or {}).items():
+        args += ["-r", f"{name}:={target}"]
     for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint), **params}.items():
         args += ros_arg(name, value)
     env = {
@@ -292,16 +315,56 @@ def test_outputs_carry_input_stamp_frame_and_formats(harness, node_process, chec
     info = harness.outputs_for("depth/camera_info", t)[0]
     assert (info.width, info.height) == (WIDTH, HEIGHT) and list(info.k) == CAMERA.k.ravel().tolist()
     sparse = as_array(harness.outputs_for("sparse_depth/image", t)[0])
-    assert set(np.unique(sparse)) <= {0.0, np.float32(6.0)} and (sparse == 6).sum() > 100
+    assert set(np.unique(sparse[np.isfinite(sparse)])) == {np.float32(6.0)} and (sparse == 6).sum() > 100
+    assert np.isnan(sparse).sum() + (sparse == 6).sum() == sparse.size  # REP 118: NaN = no point
     colour = harness.outputs_for("depth/color", t)[0]
     assert (colour.encoding, colour.width, colour.height) == ("rgb8", WIDTH, HEIGHT)
     points = harness.outputs_for("depth/points", t)[0]
     assert [f.name for f in points.fields] == ["x", "y", "z", "rgb"] and points.width > 0
     assert points.header.frame_id == FRAME
     completion = harness.outputs_for("completion", t)[0]
-    assert completion.num_input_points == int((sparse > 0).sum())
-    assert completion.latency_ms > 0
+    assert completion.num_input_points == int(np.isfinite(sparse).sum())
+    # from the image's arrival to publication: meaningful whatever the stamps (these are from 1970)
+    assert 0 < completion.latency_ms < 30_000
     np.testing.assert_array_equal(as_array(completion.depth), as_array(depth))
+
+
+def test_every_output_is_accepted_by_depth_image_proc_and_rviz_readers(
+    harness, node_process, checkpoint
+) -> None:
+    """With crop and scale set, every image output has a sibling camera_info of its size, stamp and
+    frame; depth topics use NaN for "no value"; the RGB image of the output geometry is published,
+    so point_cloud_xyzrgb and DepthCloud colour get equal resolutions (issue 20, items 6 and 7)."""
+    crop = {"crop__x": 8, "crop__y": 4, "crop__width": 80, "crop__height": 56, "scale": 0.5}
+    assert all(r.successful for r in harness.set_parameters(**crop))
+    try:
+        t = Stamps.block()
+        frame = make_frame(t, depth=6.0)
+        harness.send(t, image=frame[0], info=frame[1], cloud=frame[2])
+        wanted = [*IMAGE_OUTPUTS, *{depth_consumers.camera_info_topic(topic) for topic in IMAGE_OUTPUTS}]
+        arrived = lambda: all(harness.outputs_for(topic, t) for topic in wanted)  # noqa: E731
+        assert harness.wait(arrived, proc=node_process), {
+            topic: len(harness.outputs_for(topic, t)) for topic in wanted
+        }
+    finally:
+        harness.set_parameters(crop__x=0, crop__y=0, crop__width=0, crop__height=0, scale=1.0)
+    problems = {}
+    for topic in IMAGE_OUTPUTS:
+        image = harness.outputs_for(topic, t)[0]
+        info = harness.outputs_for(depth_consumers.camera_info_topic(topic), t)[0]
+        problems[topic] = depth_consumers.check_image_with_info(image, info)
+    for topic in ("depth/image", "depth/image_raw", "sparse_depth/image"):
+        problems[topic] += depth_consumers.check_depth_image(harness.outputs_for(topic, t)[0])
+    depth = harness.outputs_for("depth/image", t)[0]
+    for topic in ("rgb/image", "depth/color"):
+        problems[topic] += depth_consumers.check_rgb_for_depth(harness.outputs_for(topic, t)[0], depth)
+    assert not any(problems.values()), {k: v for k, v in problems.items() if v}
+    assert (depth.width, depth.height) == (40, 28)
+    rgb_info, depth_info = (harness.outputs_for(f"{ns}/camera_info", t)[0] for ns in ("rgb", "depth"))
+    assert list(rgb_info.k) == list(depth_info.k) and list(rgb_info.p) == list(depth_info.p)
+    expected = expected_result(checkpoint, frame, **{k.replace("__", "."): v for k, v in crop.items()})
+    np.testing.assert_array_equal(as_array(harness.outputs_for("rgb/image", t)[0]), expected.rgb)
+    assert harness.wait(lambda: all(harness.outputs_for(f"best_effort:{o}", t) for o in BEST_EFFORT_OUTPUTS))
 
 
 def test_camera_three_times_faster_than_lidar(harness, node_process) -> None:
@@ -336,8 +399,9 @@ def test_camera_three_times_faster_than_lidar(harness, node_process) -> None:
         stamp = t0 + k * SEC // 30
         nearest_scan = min(range(5), key=lambda j: abs(j * 100 - k * 100 / 3))
         for msg in harness.outputs_for("sparse_depth/image", stamp):
-            values = np.unique(as_array(msg))
-            assert list(values) == [0.0, 3.0 + nearest_scan], (k, values)
+            sparse = as_array(msg)
+            values = np.unique(sparse[np.isfinite(sparse)])
+            assert list(values) == [3.0 + nearest_scan], (k, values)
             checked += 1
     assert checked >= 2  # latest-wins may skip frames while the model is busy; the rest must be right
 
@@ -485,9 +549,13 @@ def test_bad_input_is_counted_and_the_node_keeps_running(harness, node_process) 
         d.status[0] for d in harness.messages("/diagnostics") if d.status[0].level == DiagnosticStatus.WARN
     ]
     assert warnings and "bad input" in warnings[-1].message
-    assert {"rate_hz.image", "latency_ms.infer.median", "latency_ms.publish.median", "device"} <= set(
-        harness.counters()
-    )
+    assert {
+        "rate_hz.image",
+        "latency_ms.infer.median",
+        "latency_ms.publish.median",
+        "latency_ms.since_arrival.median",
+        "device",
+    } <= set(harness.counters())
     assert harness.counters()["device"] == "cpu"
 
 
@@ -565,3 +633,220 @@ def test_no_subscribers_means_no_work() -> None:
         rclpy.try_shutdown(context=context)
         spinner.join(timeout=5)
     assert "completer ip_basic" in output
+
+
+def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time() -> None:
+    """Two cameras' nodes (namespaces front and left) publish /diagnostics that name them fully,
+    with distinct hardware ids; the one under use_sim_time reports during a short bag (0.5 s of
+    /clock, less than one diagnostics period) and after it, while the clock stands still."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=IDLE_DOMAIN)
+    node = Node("nlspn_diagnostics_tester", context=context)
+    statuses: list = []
+    node.create_subscription(
+        DiagnosticArray, "/diagnostics", lambda m: statuses.extend(m.status), QoSProfile(depth=50)
+    )
+    clock_pub = node.create_publisher(Clock, "/clock", 10)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    procs = []
+    for namespace, sim_time in (("front", True), ("left", False)):
+        args = ["-m", "nlspn_ros.ros.node", "--ros-args", "-r", f"__ns:=/{namespace}"]
+        params = {"method": "ip_basic", "diagnostics_period": 1.0, "use_sim_time": sim_time}
+        for name, value in params.items():
+            args += ros_arg(name, value)
+        procs.append(start_process(args, env={"ROS_DOMAIN_ID": str(IDLE_DOMAIN)}))
+    try:
+        assert wait_until(lambda: clock_pub.get_subscription_count() > 0, 60.0, procs[0])
+        start = 1_700_000_000 * SEC  # a bag's time: 0.5 s of it, then the clock stands still
+        for k in range(26):
+            clock_pub.publish(Clock(clock=rclpy.time.Time(nanoseconds=start + k * SEC // 50).to_msg()))
+            time.sleep(0.02)
+
+        def names() -> set[str]:
+            return {status.name for status in list(statuses)}
+
+        wanted = {"/front/nlspn_node: depth completion", "/left/nlspn_node: depth completion"}
+        assert wait_until(lambda: wanted <= names(), 30.0), names()
+        hardware = {status.name: status.hardware_id for status in list(statuses)}
+        assert hardware[min(wanted)] != hardware[max(wanted)], hardware
+        assert all(proc.poll() is None for proc in procs)
+    finally:
+        outputs = [stop_process(proc) for proc in procs]
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        spinner.join(timeout=5)
+    assert all("completer ip_basic" in output for output in outputs), outputs
+
+
+def compressed_image(stamp_ns: int, extension: str, fmt: str, data: bytes | None = None) -> CompressedImage:
+    """What image_transport's compressed publisher sends for :func:`rgb_image`."""
+    if data is None:
+        ok, encoded = cv2.imencode(extension, np.ascontiguousarray(rgb_image()[..., ::-1]))
+        assert ok
+        data = encoded.tobytes()
+    return CompressedImage(header=header(stamp_ns), format=fmt, data=array.array("B", data))
+
+
+def test_compressed_images_are_decoded_paired_and_bad_payloads_counted(checkpoint) -> None:
+    """image_transport:=compressed: the node reads `<image>/compressed` (after remapping `image`, as
+    image_transport resolves it), decodes png and jpeg, pairs and publishes as for raw images; a
+    payload that does not decode is counted as bad input and the node goes on."""
+    harness = Harness(domain=IDLE_DOMAIN)
+    compressed_pub = harness.node.create_publisher(
+        CompressedImage,
+        "/cam/image_raw/compressed",
+        QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+    )
+    params = {"method": "ip_basic", "image_transport": "compressed"}
+    proc = start_node(checkpoint, IDLE_DOMAIN, remap={"image": "/cam/image_raw"}, **params)
+    try:
+        ready = lambda: compressed_pub.get_subscription_count() > 0 and harness.counters()  # noqa: E731
+        assert harness.wait(ready, 60.0, proc)
+        settings = NodeSettings.defaults().changed({**NODE_PARAMS, **params})
+        t_png, t_jpeg, t_bad = (Stamps.block() for _ in range(3))
+        # one frame at a time (each decided by its cloud, stamped as the image): latest-wins would
+        # supersede a pair waiting behind a busy worker
+        def published(stamp: int):
+            return lambda: all(harness.outputs_for(topic, stamp) for topic in ("rgb/image", "depth/image"))
+
+        for stamp, extension, fmt, data, done in (
+            (t_png, ".png", "rgb8; png compressed bgr8", None, published(t_png)),
+            (t_jpeg, ".jpg", "rgb8; jpeg compressed bgr8", None, published(t_jpeg)),
+            (t_bad, ".png", "png", b"\x89PNG but truncated", lambda: harness.counter("bad_input.image") == 1),
+        ):
+            _, info, cloud = make_frame(stamp, depth=5.0)
+            harness.send(0, info=info)
+            compressed_pub.publish(compressed_image(stamp, extension, fmt, data))
+            harness.send(0, cloud=cloud)
+            assert harness.wait(done, 30.0, proc), (fmt, harness.counters())
+        png_rgb = as_array(harness.outputs_for("rgb/image", t_png)[0])
+        np.testing.assert_array_equal(png_rgb, rgb_image())  # lossless
+        expected = process_frame(*make_frame(t_png, depth=5.0), settings, build_completer(settings))
+        np.testing.assert_array_equal(as_array(harness.outputs_for("depth/image", t_png)[0]), expected.depth)
+        jpeg_rgb = as_array(harness.outputs_for("rgb/image", t_jpeg)[0]).astype(int)
+        assert jpeg_rgb.shape == (HEIGHT, WIDTH, 3) and np.abs(jpeg_rgb - rgb_image()).mean() < 10
+        assert not harness.outputs_for("depth/image", t_bad)
+        assert proc.poll() is None
+    finally:
+        output = stop_process(proc)
+        harness.close()
+    assert "cannot decode the png payload" in output, output
+
+
+def tf2_ros_installed() -> bool:
+    try:
+        import tf2_ros  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def subscribed_and_reporting(harness: Harness) -> bool:
+    return all(p.get_subscription_count() for p in harness.pub.values()) and bool(harness.counters())
+
+
+def counted(harness: Harness, key: str, before: int, proc) -> bool:
+    return harness.wait(lambda: harness.counter(key) > before, 30.0, proc)
+
+
+@pytest.mark.skipif(tf2_ros_installed(), reason="tf2_ros is installed here: the TF test covers the node")
+def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps_running(checkpoint) -> None:
+    """No t_cam_lidar* parameter and no tf2_ros: one line at configure names both remedies; a cloud
+    in another frame is counted as bad input, a cloud in the image's frame is still completed."""
+    harness = Harness(domain=IDLE_DOMAIN)
+    # '""': an empty string on the command line (-p lidar_frame:= does not parse)
+    params = {**NODE_PARAMS, "method": "ip_basic", "t_cam_lidar": [0.0], "lidar_frame": '""'}
+    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    try:
+        assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
+        t_foreign, t_same, t_after = (Stamps.block() for _ in range(3))
+        image, info, cloud = make_frame(t_foreign, depth=5.0)  # cloud in "lidar", image in "camera_optical"
+        harness.send(t_foreign, image=image, info=info, cloud=cloud)
+        assert counted(harness, "bad_input.no_extrinsic", 0, proc), harness.counters()
+        image, info, cloud = make_frame(t_same, depth=5.0, frame=FRAME)  # cloud in the image's frame
+        harness.send(t_same, image=image, info=info, cloud=cloud)
+        completed = lambda: harness.outputs_for("depth/image", t_same)  # noqa: E731
+        assert harness.wait(completed, 30.0, proc), harness.counters()
+        assert proc.poll() is None
+    finally:
+        output = stop_process(proc)
+        harness.close()
+    notices = [line for line in output.splitlines() if "no extrinsic parameter is set" in line]
+    assert len(notices) == 1, output
+    assert "set t_cam_lidar" in notices[0] and "install tf2_ros" in notices[0]
+    assert "'lidar' is not the image's 'camera_optical'" in output  # the per-frame warning
+
+
+@pytest.mark.skipif(
+    not tf2_ros_installed(),
+    reason="tf2_ros (and tf2_msgs) are not installable from PyPI: this runs wherever a ROS 2 "
+    "distribution provides them",
+)
+def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
+    """No extrinsic parameter: the node looks up cloud frame -> image frame in TF (a /tf_static
+    latched before it starts, a dynamic /tf at the image's stamp); a missing or too old transform is
+    counted; an extrinsic parameter set at runtime wins."""
+    import tf2_ros
+    import transforms3d
+    from geometry_msgs.msg import Quaternion, TransformStamped, Vector3
+
+    from nlspn_ros.geometry import invert_transform, transform_from_rpy
+
+    harness = Harness(domain=IDLE_DOMAIN)
+    t_cam_lidar = transform_from_rpy([0.2, -0.1, 0.3], -np.pi / 2, 0.0, -np.pi / 2)  # x forward -> z forward
+
+    w, x, y, z = transforms3d.quaternions.mat2quat(t_cam_lidar[:3, :3])
+    translation = dict(zip("xyz", map(float, t_cam_lidar[:3, 3]), strict=True))
+
+    def stamped(stamp_ns: int, child: str) -> TransformStamped:
+        msg = TransformStamped(header=header(stamp_ns), child_frame_id=child)
+        msg.transform.translation = Vector3(**translation)
+        msg.transform.rotation = Quaternion(x=x, y=y, z=z, w=w)
+        return msg
+
+    def lidar_frame(stamp_ns: int, depth: float, child: str):
+        image, info, _ = make_frame(stamp_ns, depth)
+        t_lidar_cam = invert_transform(t_cam_lidar)
+        in_lidar = plane_cloud(depth) @ t_lidar_cam[:3, :3].T + t_lidar_cam[:3, 3]
+        return image, info, cloud_msg(header(stamp_ns, child), in_lidar.astype(np.float32))
+
+    static = tf2_ros.StaticTransformBroadcaster(harness.node)
+    static.sendTransform(stamped(0, "velodyne"))  # latched before the node starts
+    dynamic = tf2_ros.TransformBroadcaster(harness.node)
+    params = {**NODE_PARAMS, "t_cam_lidar": [0.0], "lidar_frame": '""', "tf_timeout": 0.1}
+    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    try:
+        assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
+        t_static, t_missing, t_dynamic, t_old, t_param = (Stamps.block() for _ in range(5))
+        frame = lidar_frame(t_static, 6.0, "velodyne")
+        harness.send(t_static, image=frame[0], info=frame[1], cloud=frame[2])
+        assert harness.wait(lambda: harness.outputs_for("sparse_depth/image", t_static), 30.0, proc)
+        sparse = as_array(harness.outputs_for("sparse_depth/image", t_static)[0])
+        np.testing.assert_allclose(sparse[np.isfinite(sparse)], 6.0, atol=1e-4)
+        assert np.isfinite(sparse).sum() > 100
+        frame = lidar_frame(t_missing, 6.0, "radar")  # no transform for this frame at all
+        harness.send(t_missing, image=frame[0], info=frame[1], cloud=frame[2])
+        assert counted(harness, "bad_input.tf_missing", 0, proc), harness.counters()
+        dynamic.sendTransform(stamped(t_dynamic - SEC // 10, "spinning_lidar"))
+        dynamic.sendTransform(stamped(t_dynamic + SEC // 10, "spinning_lidar"))
+        time.sleep(0.5)
+        frame = lidar_frame(t_dynamic, 6.0, "spinning_lidar")  # interpolated at the image's stamp
+        harness.send(t_dynamic, image=frame[0], info=frame[1], cloud=frame[2])
+        assert harness.wait(lambda: harness.outputs_for("sparse_depth/image", t_dynamic), 30.0, proc)
+        frame = lidar_frame(t_old, 6.0, "spinning_lidar")  # the newest transform is 10 s older
+        harness.send(t_old, image=frame[0], info=frame[1], cloud=frame[2])
+        assert counted(harness, "bad_input.tf_too_old", 0, proc), harness.counters()
+        results = harness.set_parameters(t_cam_lidar=t_cam_lidar.ravel().tolist())
+        assert all(r.successful for r in results), [r.reason for r in results]
+        frame = lidar_frame(t_param, 6.0, "radar")  # the parameter wins: no TF needed
+        harness.send(t_param, image=frame[0], info=frame[1], cloud=frame[2])
+        assert harness.wait(lambda: harness.outputs_for("sparse_depth/image", t_param), 30.0, proc)
+    finally:
+        output = stop_process(proc)
+        harness.close()
+    assert "no extrinsic parameter is set" not in output
+    assert "'radar' -> 'camera_optical'" in output

@@ -1,4 +1,5 @@
 """The ROS package and the pip package are what users and rosdep expect."""
+import ast
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,24 @@ def test_package_xml_is_valid_format3():
     # what the launch files and the replay need from a ROS distribution (not installable from PyPI)
     assert {"launch", "launch_ros", "ament_index_python", "tf2_msgs"} <= exec_deps
     assert {"ros2launch", "tf2_ros_py"} <= {d.name for d in package.test_depends}
+
+
+def test_package_xml_declares_every_ros_package_the_code_imports():
+    """rosdep installs what package.xml names: every ROS package imported by nlspn_ros/ (tf2_ros
+    too, optional where no ROS distribution provides it, with the tf2_msgs it needs)."""
+    package = parse_package(str(REPO_ROOT / "package.xml"))
+    dependencies = [*package.exec_depends, *package.build_depends, *package.build_export_depends]
+    declared = {d.name for d in dependencies}
+    imported = set()
+    for path in (REPO_ROOT / "nlspn_ros").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            imported |= {name.split(".")[0] for name in names}
+    ros = {name for name in imported if name.endswith("_msgs") or name in ("rclpy", "tf2_ros")}
+    assert {"rclpy", "sensor_msgs", "tf2_ros"} <= ros  # the scan sees the imports
+    assert not ros - declared, f"package.xml lacks {sorted(ros - declared)}"
+    assert "tf2_msgs" in declared  # tf2_ros's listener subscribes with it; /tf_static in bags
 
 
 def test_colcon_install_tree():

@@ -2,13 +2,14 @@
 
 A bag written here has, per frame: ``sensor_msgs/Image`` (rgb8) and ``sensor_msgs/CameraInfo`` in
 the camera optical frame, ``sensor_msgs/PointCloud2`` in the LiDAR frame and, for synthetic scenes
-or a held-out share of the LiDAR, a 32FC1 ground-truth depth Image. Frames with recorded stamps
-(KITTI raw drives) keep them: the image at the camera's stamp, the cloud at the sweep's; others get
-stamps at ``rate_hz`` with the cloud ``lidar_offset`` later (default 3 ms: the pairing decides a
-frame as soon as its cloud arrives). Clouds carry x, y, z and, where known, ``intensity`` (float32)
-and ``ring`` (uint16), the layout of the usual Velodyne drivers. The static LiDAR -> camera extrinsic
-goes into ``/tf_static`` (tf2_msgs/TFMessage) and into a node parameter file beside the bag
-(``<bag>.params.yaml``); frames with a vehicle pose (KITTI OXTS) add ``world -> imu_link`` on
+or a held-out share of the LiDAR, a 32FC1 ground-truth depth Image (NaN where there is none,
+REP 118). Frames with recorded stamps (KITTI raw drives) keep them: the image at the camera's
+stamp, the cloud at the sweep's; others get stamps at ``rate_hz`` with the cloud ``lidar_offset``
+later (default 3 ms: the pairing decides a frame as soon as its cloud arrives). Clouds carry x, y,
+z and, where known, ``intensity`` (float32) and ``ring`` (uint16), the layout of the usual Velodyne
+drivers. The static LiDAR -> camera extrinsic goes into ``/tf_static`` (tf2_msgs/TFMessage, which
+the node reads through tf2_ros where it is installed) and into a node parameter file beside the
+bag (``<bag>.params.yaml``); frames with a vehicle pose (KITTI OXTS) add ``world -> imu_link`` on
 ``/tf`` and the static ``imu_link -> camera`` link. Log time = header stamp.
 """
 from __future__ import annotations
@@ -201,7 +202,10 @@ def write_sensor_bag(path: str | Path, frames: Iterable[SensorFrame], *, storage
                  cloud_msg(points, cloud_stamp, lidar_frame, intensity=frame.intensity, rings=frame.rings)),
             ]
             if frame.ground_truth is not None:
+                # REP 118: NaN where there is no ground truth (the frames use 0, the model's convention;
+                # depth_image_proc and RViz would draw 0.0 as points at the camera origin)
                 gt = np.asarray(frame.ground_truth, dtype=np.float32)
+                gt = np.where(gt > 0, gt, np.float32(np.nan)).astype(np.float32, copy=False)
                 messages.insert(0, (stamp, topics.ground_truth, image_msg(gt, "32FC1", stamp, camera_frame)))
             if frame.pose is not None:
                 pose_stamp = frame.pose_stamp_ns if frame.pose_stamp_ns is not None else stamp

@@ -1,6 +1,7 @@
 """Which topics of a bag hold the camera image, its CameraInfo, the LiDAR cloud and ground truth.
 
-Detection is by message type, then by name where a type has several topics:
+Detection is by message type (the camera: an Image, else a jpeg/png CompressedImage), then by name
+where a type has several topics:
 ground-truth depth is an Image whose name says so (``ground_truth``, ``groundtruth``, ``gt``);
 outputs of the node (``completion``, ``depth/...``, ``confidence``) are recognised by name and never
 taken as inputs. Any choice can be given explicitly instead.
@@ -11,10 +12,15 @@ import re
 from dataclasses import dataclass
 
 from nlspn_ros.bag.errors import BagError
-from nlspn_ros.bag.types import CAMERA_INFO, DEPTH_COMPLETION, IMAGE, POINT_CLOUD2
+from nlspn_ros.bag.types import CAMERA_INFO, COMPRESSED_IMAGE, DEPTH_COMPLETION, IMAGE, POINT_CLOUD2
 
 GROUND_TRUTH_NAME = re.compile(r"ground_?truth|(^|[/_])gt($|[/_])", re.IGNORECASE)
-OUTPUT_NAME = re.compile(r"(^|/)(completion|depth|confidence)(/|$)|(^|/)depth_|_depth$", re.IGNORECASE)
+# the node's outputs (docs/node.md): its exact `rgb/image` name, so that a camera's own
+# rgb/image_raw and rgb/camera_info stay inputs (camera_info is picked in the image's namespace)
+OUTPUT_NAME = re.compile(
+    r"(^|/)(completion|depth|confidence|sparse_depth)(/|$)|(^|/)depth_|_depth$|(^|/)rgb/image$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,13 @@ def detect_topics(types: dict[str, str], **explicit: str | None) -> BagTopics:
         "ground_truth", [t for t in images if GROUND_TRUTH_NAME.search(t)])
     depth = explicit.get("depth") or _pick(
         "depth", [t for t in images if t != ground_truth and re.search(r"(^|/)depth/image$", t)])
-    image = explicit.get("image") or _pick(
-        "image", [t for t in images if not GROUND_TRUTH_NAME.search(t) and not OUTPUT_NAME.search(t)])
-    namespace = image.rsplit("/", 1)[0] if image else None
+    cameras = [t for t in images if not GROUND_TRUTH_NAME.search(t) and not OUTPUT_NAME.search(t)]
+    # a camera recorded only as image_transport's CompressedImage (jpeg/png, decoded like the node's
+    # `image_transport: compressed`); where the raw image is recorded too, the raw one is used
+    cameras = cameras or [t for t in of_type.get(COMPRESSED_IMAGE, []) if not OUTPUT_NAME.search(t)]
+    image = explicit.get("image") or _pick("image", cameras)
+    base = image.removesuffix("/compressed") if image else None
+    namespace = base.rsplit("/", 1)[0] if base else None
     camera_info = explicit.get("camera_info") or _pick(
         "camera_info", [t for t in of_type.get(CAMERA_INFO, []) if not OUTPUT_NAME.search(t)], namespace)
     points = explicit.get("points") or _pick(

@@ -12,6 +12,7 @@ from nlspn_ros.paths import REPO_ROOT
 
 DEPTH_COMPLETION = "nlspn_ros/msg/DepthCompletion"
 IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 POINT_CLOUD2 = "sensor_msgs/msg/PointCloud2"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"

@@ -24,11 +24,13 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from nlspn_ros import extrinsic_source
 from nlspn_ros import frame as frames
 from nlspn_ros.allocator import keep_freed_memory
 from nlspn_ros.completers import apply_prop_time, build_completer
@@ -47,12 +49,16 @@ from nlspn_ros.pairing import (
     Pair,
     Reset,
 )
+from nlspn_ros.ros import tf_lookup
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
 NODE_NAME = "nlspn_node"
 WARN_EVERY_S = 5.0
-# per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward)
-STAGES = ("convert", "project", "infer", "model", "mask", "publish", "total", "overhead")
+# per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward);
+# since_arrival = the image's arrival at the node to the end of publishing (waiting for its cloud
+# and in the mailbox included)
+STAGES = ("convert", "project", "infer", "model", "mask", "publish", "total", "overhead", "since_arrival")
+ARRIVALS_KEPT = 1000  # image arrival times remembered (pairing keeps at most sync.queue_size waiting)
 
 
 def descriptor(p: Parameter) -> ParameterDescriptor:
@@ -79,17 +85,26 @@ def qos(reliability: str, depth: int) -> QoSProfile:
     )
 
 
-# output key -> (relative topic, message type); the keys name the outputs in the code
+# output key -> (relative topic, message type); the keys name the outputs in the code. Every image
+# has a CameraInfo beside it (image_transport's `<ns>/camera_info`), all of the output geometry
+# (after crop/scale): depth_image_proc and RViz's DepthCloud pair them by exact stamp.
 OUTPUTS: dict[str, tuple[str, type]] = {
     "depth": ("depth/image", Image),
     "depth_info": ("depth/camera_info", CameraInfo),
     "confidence": ("confidence/image", Image),
+    "confidence_info": ("confidence/camera_info", CameraInfo),
     "depth_raw": ("depth/image_raw", Image),
     "sparse_depth": ("sparse_depth/image", Image),
+    "sparse_depth_info": ("sparse_depth/camera_info", CameraInfo),
     "color": ("depth/color", Image),
+    "rgb": ("rgb/image", Image),
+    "rgb_info": ("rgb/camera_info", CameraInfo),
     "points": ("depth/points", PointCloud2),
     "completion": ("completion", DepthCompletion),
 }
+# CameraInfo outputs -> the image output they describe (published only where that one may be)
+INFO_OF = {"depth_info": "depth", "confidence_info": "confidence", "sparse_depth_info": "sparse_depth",
+           "rgb_info": "rgb"}
 
 
 class NLSPNNode(LifecycleNode):
@@ -110,6 +125,9 @@ class NLSPNNode(LifecycleNode):
         self._rate_window_start = time.monotonic()
         self._latency: dict[str, deque[float]] = {stage: deque(maxlen=100) for stage in STAGES}
         self._warned_at: dict[str, float] = {}
+        # image stamp (ns) -> time.monotonic() of its arrival, for latency_ms (steady: meaningful
+        # live, under sim time and for a bag replayed without it); under _stats_lock
+        self._arrivals: dict[int, float] = {}
         self._bad_reported = 0
         # made by configure (and activate), released by cleanup, shutdown or a failed transition
         self.completer: Any = None
@@ -119,6 +137,7 @@ class NLSPNNode(LifecycleNode):
         self._diagnostics: Any = None
         self._diagnostics_timer: Any = None
         self._worker: threading.Thread | None = None
+        self._tf: tf_lookup.TfLookup | None = None  # made while configured and no extrinsic parameter is set
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -135,6 +154,10 @@ class NLSPNNode(LifecycleNode):
             f"completer {self.completer.name} on {self.completer.device}"
             + (f", checkpoint {s['checkpoint']}" if s["checkpoint"] else "")
         )
+        notice = extrinsic_source.configure_notice(s, tf_lookup.AVAILABLE)
+        if notice:
+            self.get_logger().warning(notice)
+        self._listen_to_tf(s)
         self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
         self._mailbox: LatestMailbox[Pair] = LatestMailbox()
         output_qos = qos(s["qos.output_reliability"], s["qos.output_depth"])
@@ -143,7 +166,11 @@ class NLSPNNode(LifecycleNode):
             for key, (topic, cls) in OUTPUTS.items()
         }
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # also when inactive
-        self._diagnostics_timer = self.create_timer(s["diagnostics_period"], self._publish_diagnostics)
+        # a steady-clock timer: under use_sim_time a ROS-time timer waits for /clock to advance a
+        # whole period, so a short or paused bag would get no diagnostics at all
+        self._diagnostics_timer = self.create_timer(
+            s["diagnostics_period"], self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="nlspn_worker", daemon=True)
         self._worker.start()
@@ -152,8 +179,18 @@ class NLSPNNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
         input_qos = qos(s["qos.input_reliability"], s["qos.input_depth"])
+        if s["image_transport"] == "compressed":
+            # image_transport's naming: the base topic `image` after remapping, plus /compressed
+            topic = self.resolve_topic_name("image") + "/compressed"
+            image_sub = self.create_subscription(
+                CompressedImage, topic, lambda m: self._on_input(IMAGE, m), input_qos
+            )
+        else:
+            image_sub = self.create_subscription(
+                Image, "image", lambda m: self._on_input(IMAGE, m), input_qos
+            )
         self._inputs = [
-            self.create_subscription(Image, "image", lambda m: self._on_input(IMAGE, m), input_qos),
+            image_sub,
             self.create_subscription(
                 CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos
             ),
@@ -181,6 +218,12 @@ class NLSPNNode(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    def _listen_to_tf(self, s: NodeSettings) -> None:
+        """Start the TF listener when the extrinsic is to come from TF (none of its parameters set):
+        at configure, or when a parameter change unsets them. Not before: /tf can be busy."""
+        if self._tf is None and tf_lookup.AVAILABLE and not s.extrinsic_from_parameters:
+            self._tf = tf_lookup.TfLookup(self)
+
     def _unsubscribe(self) -> None:
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
@@ -204,6 +247,9 @@ class NLSPNNode(LifecycleNode):
         if self._diagnostics is not None:
             self.destroy_publisher(self._diagnostics)
             self._diagnostics = None
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         self.completer = None
 
     # ------------------------------------------------------------------ parameters
@@ -224,21 +270,28 @@ class NLSPNNode(LifecycleNode):
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
             self._settings = new
+        if self.completer is not None:  # configured
+            self._listen_to_tf(new)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ input and pairing (executor thread)
 
     def _on_input(self, stream: str, msg: Any) -> None:
         s = self.settings
+        stamp_ns = stamp_to_ns(msg.header.stamp)
         with self._stats_lock:
             self._received_since[stream] += 1
+            if stream == IMAGE:
+                self._arrivals[stamp_ns] = time.monotonic()
+                if len(self._arrivals) > ARRIVALS_KEPT:
+                    del self._arrivals[next(iter(self._arrivals))]  # the oldest (dicts keep order)
         if (self._pairer.slop_ns, self._pairer.queue_size) != (
             round(s["sync.slop"] * 1e9),
             s["sync.queue_size"],
         ):
             self._handle_events(self._pairer.reset())
             self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
-        self._handle_events(self._pairer.add(stream, stamp_to_ns(msg.header.stamp), msg))
+        self._handle_events(self._pairer.add(stream, stamp_ns, msg))
 
     def _handle_events(self, events: list) -> None:
         for event in events:
@@ -279,6 +332,7 @@ class NLSPNNode(LifecycleNode):
         enabled = {
             "depth_raw": s["publish.depth_raw"],
             "sparse_depth": s["publish.sparse_depth"],
+            "sparse_depth_info": s["publish.sparse_depth"],
             "color": s["publish.color"],
             "points": s["publish.points"],
         }
@@ -295,12 +349,18 @@ class NLSPNNode(LifecycleNode):
             return
         apply_prop_time(self.completer, s, self._default_prop_time)
         start = time.perf_counter()
-        result = frames.process_frame(pair.image, pair.camera_info, pair.cloud, s, self.completer)
+        # the parameters', or TF's (may wait up to tf_timeout); BadInput when it cannot be known
+        t_cam_lidar = extrinsic_source.extrinsic_for(s, pair.image, pair.cloud, self._tf)
+        result = frames.process_frame(
+            pair.image, pair.camera_info, pair.cloud, s, self.completer, t_cam_lidar
+        )
         if result.projection.non_finite:
             self._count("points.non_finite", result.projection.non_finite)
             self._warn("nan_points", f"{result.projection.non_finite} NaN/Inf cloud points ignored")
         publish_start = time.perf_counter()
-        self._publish(pair, result, s, wanted)
+        with self._stats_lock:
+            arrival = self._arrivals.pop(pair.image_ns, None)
+        self._publish(pair, result, s, wanted, arrival)
         done = time.perf_counter()
         timings = {
             **result.timings_ms,
@@ -308,6 +368,8 @@ class NLSPNNode(LifecycleNode):
             "total": (done - start) * 1e3,
         }
         timings["overhead"] = timings["total"] - timings["model"]
+        if arrival is not None:
+            timings["since_arrival"] = (time.monotonic() - arrival) * 1e3
         with self._stats_lock:
             self.counters["frames.completed"] += 1
             self.counters["points.in_image"] += result.projection.pixels
@@ -316,14 +378,20 @@ class NLSPNNode(LifecycleNode):
                     self._latency[stage].append(ms)
 
     def _publish(
-        self, pair: Pair, result: frames.FrameResult, s: NodeSettings, wanted: dict[str, bool]
+        self,
+        pair: Pair,
+        result: frames.FrameResult,
+        s: NodeSettings,
+        wanted: dict[str, bool],
+        arrival: float | None,
     ) -> None:
+        """Build and publish what is wanted; ``arrival``: time.monotonic() the image arrived."""
         header = pair.image.header
         completion = wanted["completion"]
         depth_msg = image_msg(header, result.depth, "32FC1") if wanted["depth"] or completion else None
         info_msg = (
             camera_info_msg(header, result.camera.to_camera_info_fields())
-            if wanted["depth_info"] or completion
+            if completion or any(wanted[key] for key in INFO_OF)
             else None
         )
         confidence_msg = None
@@ -331,8 +399,9 @@ class NLSPNNode(LifecycleNode):
             confidence_msg = image_msg(header, result.confidence, "32FC1")
         if wanted["depth"]:
             self.pub["depth"].publish(depth_msg)
-        if wanted["depth_info"]:
-            self.pub["depth_info"].publish(info_msg)
+        for key, image_key in INFO_OF.items():  # one CameraInfo message for all four topics
+            if wanted[key] and (image_key != "confidence" or result.confidence is not None):
+                self.pub[key].publish(info_msg)
         if wanted["confidence"] and confidence_msg is not None:
             self.pub["confidence"].publish(confidence_msg)
         if wanted["depth_raw"]:
@@ -340,7 +409,10 @@ class NLSPNNode(LifecycleNode):
                 image_msg(header, frames.depth_to_millimetres(result.depth), "16UC1")
             )
         if wanted["sparse_depth"]:
-            self.pub["sparse_depth"].publish(image_msg(header, result.sparse, "32FC1"))
+            sparse = frames.sparse_for_publishing(result.sparse)
+            self.pub["sparse_depth"].publish(image_msg(header, sparse, "32FC1"))
+        if wanted["rgb"]:
+            self.pub["rgb"].publish(image_msg(header, result.rgb, "rgb8"))
         if wanted["color"]:
             colours = frames.colorize_depth(result.depth, s["min_depth"], s["max_depth"])
             self.pub["color"].publish(image_msg(header, colours, "rgb8"))
@@ -348,7 +420,7 @@ class NLSPNNode(LifecycleNode):
             xyz, rgb = frames.depth_to_points(result.depth, result.rgb, result.camera, s["points_decimation"])
             self.pub["points"].publish(cloud_msg(header, xyz, rgb))
         if completion:
-            latency_ms = (self.get_clock().now().nanoseconds - pair.image_ns) * 1e-6
+            latency_ms = 0.0 if arrival is None else (time.monotonic() - arrival) * 1e3
             self.pub["completion"].publish(
                 DepthCompletion(
                     header=header,
@@ -407,10 +479,11 @@ class NLSPNNode(LifecycleNode):
         bad, self._bad_reported = bad_total - self._bad_reported, bad_total
         status = DiagnosticStatus(
             level=DiagnosticStatus.WARN if bad else DiagnosticStatus.OK,  # WARN: bad input in this period
-            name=f"{self.get_name()}: depth completion",
+            # the fully qualified name: two cameras' nodes (same name, other namespaces) differ
+            name=f"{self.get_fully_qualified_name()}: depth completion",
             message=f"{values.get('frames.completed', '0')} frames completed"
             + (f", {bad} skipped for bad input since the last report" if bad else ""),
-            hardware_id=values["device"],
+            hardware_id=f"{self.get_fully_qualified_name()} ({values['device']})",
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
         msg = DiagnosticArray(status=[status])
