@@ -93,7 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=float, default=20, help="official epochs spread over --steps")
     parser.add_argument("--no-warm-up", action="store_true", help="skip the official first-epoch warm-up")
     parser.add_argument("--max-depth", type=float, default=90.0)
-    parser.add_argument("--l1-weight", type=float, default=1.0, help="loss = l1 * L1 + l2 * L2 (official: 1, 1)")
+    parser.add_argument(
+        "--l1-weight", type=float, default=1.0, help="loss = l1 * L1 + l2 * L2 (official: 1, 1)"
+    )
     parser.add_argument("--l2-weight", type=float, default=1.0)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--time-limit", type=float, help="minutes: stop early with a checkpoint")
