@@ -22,6 +22,7 @@ from nlspn_ros.model import NLSPNConfig, NLSPNModel
 
 CONFIGS = {
     "small": NLSPNConfig.small,
+    "small-prefill": lambda: NLSPNConfig.small(prefill="ip_basic"),  # the shipped default
     "resnet18": lambda: NLSPNConfig(network="resnet18", preserve_input=True),
     "resnet34": lambda: NLSPNConfig(network="resnet34", preserve_input=True),
 }

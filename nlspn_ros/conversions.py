@@ -230,6 +230,32 @@ def cloud_to_xyz(msg: Any) -> np.ndarray:
     return recfunctions.structured_to_unstructured(points, dtype=np.float32)
 
 
+# PointField datatype -> numpy scalar type (little-endian; the byte order is the message's)
+_FIELD_TYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
+
+
+def cloud_field(msg: Any, name: str) -> np.ndarray:
+    """(N,) values of the scalar field ``name`` of a PointCloud2 (e.g. a Velodyne ``ring``), one per
+    point in the order of :func:`cloud_to_xyz`; MessageFormatError if the cloud has no such field."""
+    field = next((f for f in msg.fields if f.name == name), None)
+    if field is None:
+        present = ", ".join(f.name for f in msg.fields) or "none"
+        raise MessageFormatError(f"point cloud has no {name!r} field (fields: {present})")
+    if field.datatype not in _FIELD_TYPES or field.count != 1:
+        raise MessageFormatError(f"point cloud field {name!r} is not one scalar (datatype {field.datatype}, "
+                                 f"count {field.count})")
+    kind = (">" if msg.is_bigendian else "<") + _FIELD_TYPES[field.datatype]
+    point_step = int(msg.point_step)
+    if field.offset + np.dtype(kind).itemsize > point_step:
+        raise MessageFormatError(f"field {name!r} at offset {field.offset} overruns point_step {point_step}")
+    cloud_to_xyz(msg)  # the same size and layout checks
+    dtype = np.dtype({"names": [name], "formats": [kind], "offsets": [int(field.offset)],
+                      "itemsize": point_step})
+    height, width, row_step = int(msg.height), int(msg.width), int(msg.row_step)
+    rows = _buffer(msg.data).reshape(height, row_step)[:, : width * point_step]
+    return np.ascontiguousarray(rows.view(dtype).reshape(-1)[name])
+
+
 def cloud_fields(xyz: np.ndarray, rgb: np.ndarray | None = None, *, intensity: np.ndarray | None = None,
                  rings: np.ndarray | None = None) -> dict[str, Any]:
     """Unorganized PointCloud2 fields (no header) for Nx3 float32 points, optional Nx3 uint8 colours,

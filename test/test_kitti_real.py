@@ -264,3 +264,24 @@ def test_make_bag_from_a_raw_drive_keeps_the_recorded_stamps(raw_drive, tmp_path
         "world",
         "imu_link",
     )
+
+
+def test_evaluate_a_bag_with_ring_fields_under_protocol_b(raw_drive, tmp_path):
+    """A bag with full sweeps (ring field, no ground-truth topic): `evaluate --protocol rings` scores
+    the odd rings, exactly as the ring holdout written into a bag by make-bag."""
+    from nlspn_ros.bag.make import hold_out_rings, kitti_frames, write_sensor_bag
+    from nlspn_ros.bag.report import evaluate_bag
+    from nlspn_ros.baseline import IPBasicCompleter
+
+    full = write_sensor_bag(tmp_path / "full", kitti_frames(raw_drive, ["116", "117"]))
+    held = write_sensor_bag(tmp_path / "held", hold_out_rings(kitti_frames(raw_drive, ["116", "117"])))
+    completer = IPBasicCompleter()
+    on_full = evaluate_bag(full.path, params=[full.params_file], protocol="rings", completer=completer,
+                           progress=False)
+    on_held = evaluate_bag(held.path, params=[held.params_file], completer=completer, progress=False)
+    assert on_full.reference.startswith("held-out laser rings") and len(on_full.frames) == 2
+    for a, b in zip(on_full.frames, on_held.frames, strict=True):
+        assert a.reference_pixels == b.reference_pixels > 1000
+        assert a.metrics == pytest.approx(b.metrics, rel=1e-9, nan_ok=True)
+    pixels = evaluate_bag(full.path, params=[full.params_file], completer=completer, progress=False)
+    assert pixels.reference.startswith("held-out LiDAR pixels")

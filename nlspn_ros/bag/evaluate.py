@@ -33,7 +33,7 @@ from nlspn_ros.bag.reader import BagReader
 from nlspn_ros.bag.topics import BagTopics, detect_topics
 from nlspn_ros.bag.types import TF_MESSAGE
 from nlspn_ros.completion import Completer
-from nlspn_ros.data.holdout import near_phantoms
+from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, near_phantoms, ring_target
 from nlspn_ros.frame import BadInput, mask_depth, prepare_inputs, process_frame, project
 from nlspn_ros.metrics import METRIC_NAMES, MetricAccumulator
 from nlspn_ros.node_settings import NodeSettings
@@ -78,6 +78,13 @@ class FrameData:
     dense: np.ndarray
     confidence: np.ndarray | None
     reference: np.ndarray
+
+
+def _rings(cloud: Any) -> np.ndarray:
+    try:
+        return conversions.cloud_field(cloud, "ring")
+    except conversions.MessageFormatError as exc:
+        raise BadInput("cloud", f"protocol rings: {exc}") from exc
 
 
 def holdout_split(sparse: np.ndarray, fraction: float, seed: int, stamp_ns: int
@@ -166,7 +173,10 @@ class Evaluator:
 
     def __init__(self, bag: str | Path, *, completer: Completer | None = None,
                  settings: NodeSettings | None = None, holdout: float = 0.2, seed: int = 0,
-                 mode: str = "auto", **topic_overrides: str | None) -> None:
+                 mode: str = "auto", protocol: str = "pixels", **topic_overrides: str | None) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        self.protocol = protocol
         self.reader = BagReader(bag)
         self._dropped: dict[str, int] = {}
         self.topics = detect_topics(self.reader.topics, **topic_overrides)
@@ -185,6 +195,8 @@ class Evaluator:
     def reference(self) -> str:
         if self.topics.ground_truth:
             return f"ground truth topic {self.topics.ground_truth}"
+        if self.protocol == "rings":
+            return "held-out laser rings (the odd values of the clouds' ring field)"
         return f"held-out LiDAR pixels (fraction {self.holdout}, rng([{self.seed}, image stamp ns]))"
 
     def expected_frames(self) -> int | None:
@@ -270,8 +282,13 @@ class Evaluator:
                 timings = out.timings_ms
             else:
                 rgb, camera, xyz = prepare_inputs(image, info, cloud, self.settings)
-                sparse = project(xyz, camera, self.settings).depth
-                inputs, reference = holdout_split(sparse, self.holdout, self.seed, event.image_ns)
+                if self.protocol == "rings":
+                    held = held_out_rings(_rings(cloud), 1)
+                    inputs = project(xyz[~held], camera, self.settings).depth
+                    reference = ring_target(inputs, project(xyz[held], camera, self.settings).depth)
+                else:
+                    sparse = project(xyz, camera, self.settings).depth
+                    inputs, reference = holdout_split(sparse, self.holdout, self.seed, event.image_ns)
                 completion = self.completer.complete(rgb, inputs)
                 depth = mask_depth(completion.depth, completion.confidence, self.settings)
                 confidence, timings = completion.confidence, completion.timings_ms

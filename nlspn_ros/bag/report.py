@@ -18,7 +18,8 @@ COLUMNS = (*METRIC_NAMES, "near_phantom")  # near_phantom: share of targets pred
 
 def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[str, Any] | None = None,
                  output: Path | None = None, panels: bool = False, holdout: float = 0.2, seed: int = 0,
-                 mode: str = "auto", progress: bool = True, topics: dict[str, str | None] | None = None,
+                 mode: str = "auto", protocol: str = "pixels", progress: bool = True,
+                 topics: dict[str, str | None] | None = None,
                  completer: Any = None, on_frame: Callable[[FrameResult, FrameData], None] | None = None
                  ) -> EvaluationResult:
     """Evaluate ``bag`` (see :class:`Evaluator`) with the node settings of ``params`` files + ``overrides``;
@@ -29,7 +30,7 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     from nlspn_ros.bag.params import load_parameters, settings_from_files
 
     overrides = dict(overrides or {})
-    evaluator = Evaluator(bag, holdout=holdout, seed=seed, mode=mode, completer=completer,
+    evaluator = Evaluator(bag, holdout=holdout, seed=seed, mode=mode, completer=completer, protocol=protocol,
                           **{k: v for k, v in (topics or {}).items() if v})
     given = set(overrides).union(*(load_parameters(p) for p in params))
     if evaluator.mode == "offline" and not any(name.startswith("t_cam_lidar") for name in given):

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--panels", action="store_true", help="write a PNG panel per frame (needs --output)")
     parser.add_argument("--holdout", type=float, default=0.2,
                         help="without a ground-truth topic: fraction of LiDAR pixels held out (default 0.2)")
+    parser.add_argument("--protocol", choices=("pixels", "rings"), default="pixels",
+                        help="without a ground-truth topic: hold out a share of the projected pixels "
+                        "(A, default) or the odd laser rings of the clouds' ring field (B)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default 0)")
     parser.add_argument("--mode", choices=("auto", "offline", "recorded"), default="auto",
                         help="offline: complete the sensor topics; recorded: score the node outputs in the "
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         overrides = {k: v for k, v in overrides.items() if v}
         result = evaluate_bag(
             args.bag, params=params, overrides=overrides, output=args.output, panels=args.panels,
-            holdout=args.holdout, seed=args.seed, mode=args.mode, progress=not args.quiet,
+            holdout=args.holdout, seed=args.seed, mode=args.mode, protocol=args.protocol,
+            progress=not args.quiet,
             topics={"image": args.image, "camera_info": args.camera_info, "points": args.points,
                     "ground_truth": args.ground_truth, "completion": args.completion, "depth": args.depth})
     except (BagError, CheckpointError, ValueError, FileNotFoundError) as err:
