@@ -225,8 +225,9 @@ def test_config_rejects_invalid_options(bad):
 def test_prefill_model_starts_from_the_ip_basic_fill_and_keeps_its_checkpoint(tmp_path):
     import numpy as np
 
-    from nlspn_ros.baseline import fill_in_fast
+    from nlspn_ros.baseline import fill_in_fast, nearest_fill
     from nlspn_ros.model import load_checkpoint, save_checkpoint
+    from nlspn_ros.model.prefill import prefill_depth
 
     config = NLSPNConfig.small(prefill="ip_basic", prop_time=2)
     torch.manual_seed(0)
@@ -240,6 +241,15 @@ def test_prefill_model_starts_from_the_ip_basic_fill_and_keeps_its_checkpoint(tm
         expected = fill_in_fast(dep[index, 0].numpy(), 100.0)
         np.testing.assert_allclose(out["pred_init"][index, 0].numpy(), expected, rtol=1e-6, atol=1e-5)
     assert model.conv1_dep[0].in_channels == 2
+    # holes wider than IP-Basic's dilations take their nearest measurement, never a depth of 0
+    sparse = np.zeros((40, 120), np.float32)
+    sparse[30:, :40:3] = 5.0
+    sparse[30:, 100::3] = 20.0
+    filled = prefill_depth(sparse)
+    ip_basic = fill_in_fast(sparse, 100.0)
+    assert (ip_basic == 0).any() and (filled > 0).all()
+    np.testing.assert_array_equal(filled[ip_basic > 0], ip_basic[ip_basic > 0])
+    np.testing.assert_array_equal(filled[ip_basic == 0], nearest_fill(sparse)[ip_basic == 0])
     path = save_checkpoint(tmp_path / "prefill.pt", model, config)
     loaded, loaded_config = load_checkpoint(path)
     assert loaded_config.prefill == "ip_basic"
