@@ -201,12 +201,16 @@ def test_mailbox_is_latest_wins_without_backlog() -> None:
     consumer.start()
     replaced = sum(box.put(i) is not None for i in range(200))
     time.sleep(0.1)
-    box.close()
+    assert box.close() is None  # the consumer has taken the newest by now
     consumer.join(timeout=5)
     assert taken[-1] == 199  # the newest is always delivered
     assert len(taken) + replaced == 200  # every item either taken or reported as replaced
     assert replaced > 150
     assert box.get(timeout=0.01) is None
+    # closing drops (and returns) what waits: a stopping consumer starts nothing new
+    box = LatestMailbox()
+    box.put(1)
+    assert box.close() == 1 and box.get() is None
 
 
 def test_docs_list_every_parameter() -> None:
