@@ -35,7 +35,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from nlspn_ros import frame as frames
 from nlspn_ros.allocator import keep_freed_memory
-from nlspn_ros.completers import apply_prop_time, build_completer
+from nlspn_ros.completers import apply_runtime_settings, build_completer, check_settings
 from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.mailbox import LatestMailbox
 from nlspn_ros.msg import DepthCompletion
@@ -134,7 +134,9 @@ class NLSPNNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
         try:
-            self.completer = build_completer(s)
+            completer = build_completer(s)
+            check_settings(completer, s)
+            self.completer = completer
         except Exception as exc:  # noqa: BLE001 - bad model or device: stay unconfigured and say why
             self.configure_error = str(exc)
             self.get_logger().error(f"cannot configure: {exc}")
@@ -256,6 +258,8 @@ class NLSPNNode(LifecycleNode):
         with self._settings_lock:
             try:
                 new = self._settings.changed(updates)
+                if self.completer is not None:  # configured: refuse what this completer cannot apply
+                    check_settings(self.completer, new)
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
             self._settings = new
@@ -326,7 +330,7 @@ class NLSPNNode(LifecycleNode):
         if not any(wanted.values()):
             self._count("frames.no_subscribers")
             return
-        apply_prop_time(self.completer, s, self._default_prop_time)
+        apply_runtime_settings(self.completer, s, self._default_prop_time)
         start = time.perf_counter()
         result = frames.process_frame(pair.image, pair.camera_info, pair.cloud, s, self.completer)
         if result.projection.non_finite:
