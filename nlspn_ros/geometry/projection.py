@@ -167,7 +167,7 @@ def _raw_pixels(camera_points: np.ndarray, camera: CameraModel) -> np.ndarray:
     NaN (counted as outside the image) beyond the slope where the distortion model folds back."""
     objects = np.ascontiguousarray(camera_points.T, dtype=np.float64).reshape(-1, 1, 3)
     zero = np.zeros(3)
-    if camera.distortion_model == "equidistant":
+    if camera.is_fisheye:
         d = camera.d if camera.d.size else np.zeros(4)
         pixels, _ = cv2.fisheye.projectPoints(objects, zero, zero, camera.k, d)
     else:
