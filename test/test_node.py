@@ -570,9 +570,11 @@ def test_no_subscribers_means_no_work() -> None:
 def test_ip_basic_applies_runtime_max_depth_and_refuses_what_it_cannot_apply(checkpoint) -> None:
     """IP-Basic node, max_depth raised at runtime above the default (100 m) and a cloud at 150 m:
     the dense depth has the points (it was all NaN when the completer kept its start max_depth);
-    parameters IP-Basic cannot apply are refused with a reason. Own DDS domain, own node."""
+    parameters IP-Basic cannot apply are refused with a reason. Own DDS domain, own node, started
+    with ``t_cam_lidar:=[]`` (an empty list: "not set", like leaving it out; it used to stop the
+    node at start with "parameter 't_cam_lidar' is not initialized")."""
     harness = Harness(domain=IDLE_DOMAIN)
-    proc = start_node(checkpoint, IDLE_DOMAIN, method="ip_basic")
+    proc = start_node(checkpoint, IDLE_DOMAIN, method="ip_basic", t_cam_lidar=[])
     try:
         assert harness.wait(
             lambda: all(p.get_subscription_count() for p in harness.pub.values()) and harness.counters(),

@@ -66,6 +66,16 @@ def test_settings_reject_with_reasons_and_stay_immutable() -> None:
         settings.t_cam_lidar[0, 0] = 2.0
 
 
+def test_an_empty_extrinsic_is_not_set() -> None:
+    """``[]`` means "not set", exactly like the declared default ``[0.0]`` (leaving it out)."""
+    base = NodeSettings.defaults()
+    for name in ("t_cam_lidar", "t_cam_lidar_xyz", "t_cam_lidar_quaternion_xyzw", "t_cam_lidar_rpy"):
+        np.testing.assert_array_equal(base.changed({name: []}).t_cam_lidar, base.t_cam_lidar)
+    rpy = base.changed({"t_cam_lidar_rpy": [0.0, 0.0, 1.0]})
+    both = rpy.changed({"t_cam_lidar": []})  # not a second form
+    np.testing.assert_array_equal(both.t_cam_lidar, rpy.t_cam_lidar)
+
+
 def test_the_three_extrinsic_forms_agree() -> None:
     base = NodeSettings.defaults()
     matrix = base.changed({"t_cam_lidar": [0.0, -1.0, 0.0, 0.1, 0.0, 0.0, -1.0, 0.2, 1.0, 0.0, 0.0, 0.3]})

@@ -27,6 +27,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -106,9 +107,7 @@ class NLSPNNode(LifecycleNode):
         for p in PARAMETERS:
             self.declare_parameter(p.name, p.default, descriptor(p))
         self._settings_lock = threading.Lock()
-        self._settings = NodeSettings.from_values(
-            {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
-        )
+        self._settings = NodeSettings.from_values({p.name: self._start_value(p) for p in PARAMETERS})
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         # statistics (worker and executor threads): under _stats_lock
@@ -128,6 +127,17 @@ class NLSPNNode(LifecycleNode):
         self._diagnostics_timer: Any = None
         self._worker: threading.Thread | None = None
         self._abandoned: threading.Thread | None = None  # a worker released while inside a forward
+
+    def _start_value(self, p: Parameter) -> Any:
+        try:
+            return self.get_parameter(p.name).value
+        except ParameterUninitializedException:
+            # an empty list (`t_cam_lidar: []`, `-p t_cam_lidar:=[]`) has no element type, so rclpy
+            # leaves the parameter without a value: for a list parameter it means "not set"
+            if not isinstance(p.default, list):
+                raise ValueError(f"parameter {p.name} was given no value") from None
+            self.set_parameters([rclpy.parameter.Parameter(p.name, value=p.default)])
+            return p.default
 
     # ------------------------------------------------------------------ lifecycle
 
