@@ -236,14 +236,14 @@ def test_matrix_validation_and_inverse():
 def test_direct_construction_validates_sizes_and_scale_arguments():
     camera = CameraModel.pinhole(64, 48.0, 50.0, 50.0, 31.5, 23.5)  # integral float accepted
     assert camera.height == 48 and isinstance(camera.height, int)
-    for bad in (0, -3, 12.5, math.nan, True, "64"):
-        with pytest.raises(CalibrationError, match="positive integer"):
+    for bad in (0, -3, 12.5, math.nan, True, "64", 2**31 - 1):
+        with pytest.raises(CalibrationError, match=r"must be an integer in \[1, 100000\]"):
             CameraModel.pinhole(bad, 48, 50.0, 50.0, 31.5, 23.5)
     with pytest.raises(CalibrationError, match="one factor or"):
         camera.scaled((1.0, 2.0, 3.0))
     with pytest.raises(CalibrationError, match="positive"):
         camera.scaled((1.0, math.inf))
-    with pytest.raises(CalibrationError, match="positive integer"):
+    with pytest.raises(CalibrationError, match="must be an integer in"):
         camera.scaled(0.001)  # 0 x 0 pixels
 
 

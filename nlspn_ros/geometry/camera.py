@@ -39,6 +39,9 @@ DISTORTION_MODELS: dict[str, tuple[int, ...]] = {
 # 1e7 px), small enough that projection in float32 cannot overflow. The smallest focal length (px).
 MAX_CALIBRATION_VALUE = 1e7
 MIN_FOCAL_LENGTH = 1e-3
+# Largest image side accepted (pixels; the crop parameters' range): a CameraInfo of 2^31 columns would
+# otherwise have projection allocate its depth image.
+MAX_IMAGE_SIDE = 100_000
 
 
 class CalibrationError(ValueError):
@@ -84,11 +87,13 @@ class CameraModel:
         for name in ("width", "height"):
             value = getattr(self, name)
             try:
-                valid = not isinstance(value, bool) and int(value) == value and value > 0
+                valid = not isinstance(value, bool) and int(value) == value and 0 < value <= MAX_IMAGE_SIDE
             except (TypeError, ValueError, OverflowError):
                 valid = False
             if not valid:
-                raise CalibrationError(f"image {name} must be a positive integer, got {value!r}")
+                raise CalibrationError(
+                    f"image {name} must be an integer in [1, {MAX_IMAGE_SIDE}], got {value!r}"
+                )
             set_(self, name, int(value))
         set_(self, "k", _matrix(self.k, 3, 3, "K"))
         set_(self, "r", _matrix(self.r, 3, 3, "R"))
@@ -145,7 +150,9 @@ class CameraModel:
         if self.rectified:
             if abs(self.p[2, 3]) > 1e-9:
                 raise CalibrationError(f"P's third row must be [0 0 1 0], got {self.p[2].tolist()}")
-            if not np.allclose(self.r @ self.r.T, np.eye(3), atol=1e-5) or np.linalg.det(self.r) < 0:
+            bounded = np.abs(self.r).max() <= 1.0 + 1e-5  # first: r @ r.T of 1e300 overflows
+            orthonormal = bounded and np.allclose(self.r @ self.r.T, np.eye(3), atol=1e-5)
+            if not orthonormal or np.linalg.det(self.r) < 0:
                 raise CalibrationError(f"R must be a rotation matrix, got {self.r.tolist()}")
 
     def _key(self) -> tuple:
