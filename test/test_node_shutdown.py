@@ -127,6 +127,7 @@ def finish(proc: subprocess.Popen, sent: float, timeout: float = 30.0) -> tuple[
         proc.kill()
         proc.wait()
     took = time.monotonic() - sent
+    print(f"exit status {proc.returncode} {took:.2f} s after the signal")  # the figure in docs/node.md
     return proc.returncode, took, proc.stdout.read()
 
 

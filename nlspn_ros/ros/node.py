@@ -524,14 +524,15 @@ def shutdown(node: NLSPNNode, executor: SingleThreadedExecutor, spinner: threadi
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node until SIGINT / SIGTERM; 0 after a clean shutdown, 1 if it cannot start.
+    """Run the node until SIGINT / SIGTERM; 0 after a clean shutdown, 1 if it cannot start (or its
+    executor stopped on an error).
 
     Shutdown is bounded and never crashes: a frame still inside the network forward after
     ``SHUTDOWN_WAIT_S`` is abandoned. Returning would let the interpreter finalize while that
     worker thread is inside torch, and a daemon thread torn down there aborts the process
     (``terminate called without an active exception``, SIGABRT, Fast DDS shared memory left in
     /dev/shm). So once every DDS entity is destroyed and the logs are flushed, the process leaves
-    with ``os._exit(0)`` instead: nothing else is left to clean up.
+    with ``os._exit`` instead: nothing else is left to clean up.
     """
     signals = ShutdownSignals()  # first: a signal during start-up (model load) is kept, not raised
     keep_freed_memory()  # per-frame buffers reuse the heap instead of page-faulting fresh mmaps
@@ -554,11 +555,12 @@ def main(args: list[str] | None = None) -> int:
     spinner.start()
     signals.wait(while_alive=spinner)
     node.get_logger().info(f"{signals.first}: shutting down")
+    status = 0 if signals.received else 1  # else the executor thread died (logged by _spin)
     if shutdown(node, executor, spinner):
-        return 0
+        return status
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 if __name__ == "__main__":
