@@ -1,9 +1,10 @@
 """nlspn_node stops cleanly on SIGINT / SIGTERM whatever its worker is doing (real processes, real rclpy).
 
-A frame is made slow by the node's own parameters (``scale: 4.0`` on a 320x240 image: a 1280x960
-forward of the small test model, several seconds on the CI CPU); the signal arrives while the worker
-is inside it. The node must exit with status 0 within a bound, print no traceback, not abort
-(``terminate called ...``), and leave none of its Fast DDS shared-memory files in /dev/shm.
+A frame is made slow by the node's own parameters (``scale: 4.0`` on a 320x240 image and
+``prop_time: 32``: a 1280x960 forward of the small test model, many seconds on the CI CPU); the
+signal arrives while the worker is inside it. The node must exit with status 0 within a bound,
+print no traceback, not abort (``terminate called ...``), and leave none of its Fast DDS
+shared-memory files in /dev/shm.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 # and no other module keeps a process in that domain while they run
 DOMAIN = int(os.environ["ROS_DOMAIN_ID"])
 CAMERA = CameraModel.pinhole(320, 240, fx=200.0, fy=200.0, cx=159.5, cy=119.5)
-SLOW = {"scale": 4.0}  # 1280x960 into the network
+# 1280x960 into the network and 32 propagation steps: 8-18 s a forward on the 2-core CI machine, so
+# that it still runs when the 2 s shutdown wait is over (the frame must be abandoned, not finished)
+SLOW = {"scale": 4.0, "prop_time": 32}
 # SIGINT -> exit: the node waits up to 2 s for the frame in progress, then tears DDS down; launch
 # escalates to SIGTERM after 5 s, so a clean exit must come well before that
 EXIT_WITHIN_S = 5.0
@@ -156,7 +159,8 @@ def test_repeated_sigints_under_a_launcher_exit_once_cleanly(harness, checkpoint
     launcher = subprocess.Popen(
         [sys.executable, "test/processes/launch_like.py", "--", sys.executable, *args,
          *ros_arg("checkpoint", checkpoint), *ros_arg("device", "cpu"), *ros_arg("diagnostics_period", 0.2),
-         *ros_arg("qos.input_reliability", "reliable"), *ros_arg("scale", SLOW["scale"])],
+         *ros_arg("qos.input_reliability", "reliable"),
+         *[arg for name, value in SLOW.items() for arg in ros_arg(name, value)]],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "ROS_DOMAIN_ID": str(DOMAIN),
              "FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml")},
