@@ -1,4 +1,5 @@
-"""The completer a set of node settings asks for: one factory for the node and the offline tools."""
+"""The completer a set of node settings asks for: one factory for the node and the offline tools,
+and the runtime parameters a built completer applies (or refuses)."""
 from __future__ import annotations
 
 from nlspn_ros.completion import Completer
@@ -42,3 +43,34 @@ def apply_prop_time(completer: Completer, settings: NodeSettings, default: int |
     wanted = default if settings["prop_time"] < 0 else settings["prop_time"]
     if completer.prop_time != wanted:
         completer.prop_time = wanted
+
+
+def has_confidence(completer: Completer) -> bool:
+    """Whether ``complete`` returns a confidence map (NLSPN with ``conf_prop``; IP-Basic never)."""
+    return bool(getattr(getattr(completer, "config", None), "conf_prop", False))
+
+
+def check_settings(completer: Completer, settings: NodeSettings) -> None:
+    """Raise :class:`ValueError` for a runtime parameter this completer could not apply: accepting
+    it would change nothing (the node refuses it with this reason)."""
+    method = settings["method"]
+    if settings["prop_time"] >= 0 and getattr(completer, "prop_time", None) is None:
+        raise ValueError(f"prop_time: method {method} has no propagation steps (leave it at -1)")
+    if settings["confidence_threshold"] > 0 and not has_confidence(completer):
+        raise ValueError(
+            f"confidence_threshold: method {method} (this model) gives no confidence (leave it at 0.0)"
+        )
+
+
+def apply_runtime_settings(
+    completer: Completer, settings: NodeSettings, default_prop_time: int | None
+) -> None:
+    """Before each frame: give the completer the runtime parameters it holds itself.
+
+    ``prop_time`` (see :func:`apply_prop_time`) and ``max_depth``, which IP-Basic's inversion needs
+    (a completer built without a depth limit, like the node's NLSPN, has ``max_depth`` None and
+    keeps it: its output is masked to ``max_depth`` by the frame pipeline).
+    """
+    apply_prop_time(completer, settings, default_prop_time)
+    if getattr(completer, "max_depth", None) not in (None, settings["max_depth"]):
+        completer.max_depth = float(settings["max_depth"])

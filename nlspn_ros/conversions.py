@@ -64,7 +64,7 @@ def image_to_array(msg: Any) -> np.ndarray:
         dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     row_bytes = width * channels * dtype.itemsize
-    if height == 0 or width == 0:
+    if height <= 0 or width <= 0:
         raise MessageFormatError(f"empty image ({width}x{height})")
     if step < row_bytes:
         raise MessageFormatError(f"image step {step} < width*channels*itemsize = {row_bytes} ({encoding})")
@@ -175,9 +175,15 @@ def image_fields(pixels: np.ndarray, encoding: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- point clouds
 
 
+# numpy's itemsize is a C int: a larger point_step must be refused before building the dtype
+MAX_POINT_STEP = 2**31 - 1
+
+
 def _xyz_dtype(msg: Any) -> np.dtype:
     """Structured dtype reading x, y, z (and skipping every other byte) of one point."""
     point_step = int(msg.point_step)
+    if not 0 < point_step <= MAX_POINT_STEP:
+        raise MessageFormatError(f"point_step {point_step} is not in [1, {MAX_POINT_STEP}]")
     byte_order = ">" if msg.is_bigendian else "<"
     by_name = {f.name: f for f in msg.fields}
     offsets = []
@@ -191,7 +197,7 @@ def _xyz_dtype(msg: Any) -> np.dtype:
                 f"point cloud field {name!r} must be one float32 (datatype 7, count 1), "
                 f"got datatype {field.datatype}, count {field.count}"
             )
-        if field.offset + 4 > point_step:
+        if not 0 <= field.offset <= point_step - 4:
             raise MessageFormatError(
                 f"field {name!r} at offset {field.offset} overruns point_step {point_step}"
             )
@@ -215,6 +221,8 @@ def cloud_to_xyz(msg: Any) -> np.ndarray:
     dtype = _xyz_dtype(msg)
     height, width = int(msg.height), int(msg.width)
     point_step, row_step = int(msg.point_step), int(msg.row_step)
+    if min(height, width, row_step) < 0:
+        raise MessageFormatError(f"negative cloud size: height {height}, width {width}, row_step {row_step}")
     if row_step < width * point_step:
         raise MessageFormatError(f"row_step {row_step} < width*point_step = {width}*{point_step}")
     buf = _buffer(msg.data)

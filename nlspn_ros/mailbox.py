@@ -23,13 +23,16 @@ class LatestMailbox(Generic[T]):
             return replaced
 
     def get(self, timeout: float | None = None) -> T | None:
-        """The waiting item (removing it), or None on timeout or once closed."""
+        """The waiting item (removing it), or None on timeout or once closed (and emptied)."""
         with self._condition:
             self._condition.wait_for(lambda: self._item is not None or self._closed, timeout)
             item, self._item = self._item, None
             return item
 
-    def close(self) -> None:
+    def close(self) -> T | None:
+        """Wake every ``get`` for good; returns the item that was waiting (dropped), if any."""
         with self._condition:
             self._closed = True
+            dropped, self._item = self._item, None
             self._condition.notify_all()
+            return dropped

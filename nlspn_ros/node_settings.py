@@ -68,7 +68,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("scale", 1.0, "resize factor applied after the crop (outputs have the resized size)",
               min=0.05, max=4.0),
     Parameter("t_cam_lidar", [0.0], "LiDAR -> camera optical frame: 16 (4x4) or 12 (3x4) row-major "
-              "numbers; [0.0] = unset"),
+              "numbers; [0.0] or [] = not set"),
     Parameter("t_cam_lidar_xyz", [0.0], "translation (m) used with t_cam_lidar_quaternion_xyzw or "
               "t_cam_lidar_rpy; [0.0] = unset"),
     Parameter("t_cam_lidar_quaternion_xyzw", [0.0], "rotation, ROS quaternion (x, y, z, w); [0.0] = unset"),
@@ -106,6 +106,7 @@ UNSET = [0.0]
 
 
 def _is_set(values: Any) -> bool:
+    """A list parameter is set unless it is the declared default ``[0.0]`` or empty."""
     return list(values) != UNSET and len(values) > 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -116,8 +117,6 @@ def test_camera_info_fields_round_trip_through_rclpy():
         (dict(p=[math.nan] + P[1:]), "NaN"),
         (dict(p=P[:9]), "12 values"),
         (dict(k=K[:6]), "9 values"),
-        (dict(distortion_model="kannala_brandt"), "unknown distortion_model"),
-        (dict(d=[0.1, 0.2]), "needs"),
         (dict(width=0), "no image size"),
         (dict(r=[0.0] * 9), "rotation"),
         (dict(roi=SimpleNamespace(x_offset=600, y_offset=0, width=100, height=10, do_rectify=False)), "ROI"),
@@ -127,6 +126,59 @@ def test_bad_camera_info_is_rejected_with_one_clear_error(changes, message):
     with pytest.raises(CalibrationError, match=message):
         CameraModel.from_camera_info(SimpleNamespace(**info_fields(**changes)))
     assert issubclass(CalibrationError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(distortion_model="kannala_brandt"), "unknown distortion_model"),
+        (dict(d=[0.1, 0.2]), "needs"),
+        (dict(distortion_model="rational_polynomial", d=[0.1] * 9), "needs"),
+        (dict(d=[math.inf, 0.0, 0.0, 0.0, 0.0]), "NaN or Inf"),
+        (dict(d=[1e300, 0.0, 0.0, 0.0, 0.0]), "absurd"),
+        (dict(k=[1e300] + K[1:]), "absurd"),
+    ],
+)
+def test_raw_images_refuse_a_distortion_they_cannot_project_with(changes, message):
+    with pytest.raises(CalibrationError, match=message):
+        CameraModel.from_camera_info(SimpleNamespace(**info_fields(**changes)), rectified=False)
+
+
+@pytest.mark.parametrize(
+    "model, d",
+    [
+        ("rational_polynomial", [0.01] * 14),
+        ("rational_polynomial", [0.01] * 12),
+        ("rational_polynomial", [0.01] * 8),
+        ("fisheye", [0.01] * 4),
+        ("equidistant", [0.01] * 4),
+        ("", [0.01] * 5),
+        ("plumb_bob", [0.01] * 4),
+        ("kannala_brandt", [0.1, 0.2]),
+        ("plumb_bob", [math.nan] * 5),
+    ],
+)
+def test_rectified_images_accept_any_distortion_they_do_not_use(model, d):
+    """A rectified image is projected with P and R only; D and its model are not looked at."""
+    info = SimpleNamespace(**info_fields(distortion_model=model, d=d))
+    camera = CameraModel.from_camera_info(info)
+    reference = CameraModel.from_camera_info(SimpleNamespace(**info_fields(d=[0.0] * 5)))
+    points = np.array([[1.0, 0.5, 4.0], [-2.0, 1.0, 9.0]], np.float32)
+    np.testing.assert_array_equal(
+        project_points(points, np.eye(4), camera).depth, project_points(points, np.eye(4), reference).depth
+    )
+    if all(math.isfinite(x) for x in d) and model != "kannala_brandt":  # and raw images project with it
+        raw = CameraModel.from_camera_info(info, rectified=False)
+        assert project_points(points, np.eye(4), raw).stats.pixels == 2
+
+
+def test_absurd_calibration_is_refused_without_numpy_warnings():
+    """fx = 1e300 used to overflow (a RuntimeWarning on stderr) when cast to float32 for projection."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for p in ([1e300] + P[1:], [1e-300] + P[1:], P[:3] + [1e300] + P[4:]):
+            with pytest.raises(CalibrationError, match="absurd"):
+                CameraModel.from_camera_info(SimpleNamespace(**info_fields(p=p)))
 
 
 def test_raw_mode_checks_k_not_p():
@@ -184,14 +236,14 @@ def test_matrix_validation_and_inverse():
 def test_direct_construction_validates_sizes_and_scale_arguments():
     camera = CameraModel.pinhole(64, 48.0, 50.0, 50.0, 31.5, 23.5)  # integral float accepted
     assert camera.height == 48 and isinstance(camera.height, int)
-    for bad in (0, -3, 12.5, math.nan, True, "64"):
-        with pytest.raises(CalibrationError, match="positive integer"):
+    for bad in (0, -3, 12.5, math.nan, True, "64", 2**31 - 1):
+        with pytest.raises(CalibrationError, match=r"must be an integer in \[1, 100000\]"):
             CameraModel.pinhole(bad, 48, 50.0, 50.0, 31.5, 23.5)
     with pytest.raises(CalibrationError, match="one factor or"):
         camera.scaled((1.0, 2.0, 3.0))
     with pytest.raises(CalibrationError, match="positive"):
         camera.scaled((1.0, math.inf))
-    with pytest.raises(CalibrationError, match="positive integer"):
+    with pytest.raises(CalibrationError, match="must be an integer in"):
         camera.scaled(0.001)  # 0 x 0 pixels
 
 

@@ -850,3 +850,37 @@ def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
         harness.close()
     assert "no extrinsic parameter is set" not in output
     assert "'radar' -> 'camera_optical'" in output
+
+
+def test_ip_basic_applies_runtime_max_depth_and_refuses_what_it_cannot_apply(checkpoint) -> None:
+    """IP-Basic node, max_depth raised at runtime above the default (100 m) and a cloud at 150 m:
+    the dense depth has the points (it was all NaN when the completer kept its start max_depth);
+    parameters IP-Basic cannot apply are refused with a reason. Own DDS domain, own node, started
+    with ``t_cam_lidar:=[]`` (an empty list: "not set", like leaving it out; it used to stop the
+    node at start with "parameter 't_cam_lidar' is not initialized")."""
+    harness = Harness(domain=IDLE_DOMAIN)
+    proc = start_node(checkpoint, IDLE_DOMAIN, method="ip_basic", t_cam_lidar=[])
+    try:
+        assert harness.wait(
+            lambda: all(p.get_subscription_count() for p in harness.pub.values()) and harness.counters(),
+            timeout=40.0,
+            proc=proc,
+        ), stop_process(proc)
+        (accepted,) = harness.set_parameters(max_depth=300.0)
+        assert accepted.successful, accepted.reason
+        t = 700 * SEC
+        # no extrinsic parameter: a cloud in the image's own frame needs none (TF is not consulted)
+        image, info, cloud = make_frame(t, depth=150.0, frame=FRAME)
+        harness.send(t, image=image, info=info, cloud=cloud)
+        assert harness.wait(lambda: harness.outputs_for("depth/image", t), proc=proc), harness.counters()
+        depth = as_array(harness.outputs_for("depth/image", t)[0])
+        assert np.isfinite(depth).mean() > 0.5
+        np.testing.assert_allclose(depth[np.isfinite(depth)], 150.0, rtol=1e-3)
+        (refused,) = harness.set_parameters(prop_time=5)
+        assert not refused.successful and "method ip_basic has no propagation" in refused.reason
+        (refused,) = harness.set_parameters(confidence_threshold=0.5)
+        assert not refused.successful and "gives no confidence" in refused.reason
+    finally:
+        output = stop_process(proc)
+        harness.close()
+    assert proc.returncode == 0, output

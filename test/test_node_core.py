@@ -13,6 +13,7 @@ from ruamel.yaml import YAML
 
 from nlspn_ros import frame as frames
 from nlspn_ros.baseline import IPBasicCompleter
+from nlspn_ros.completers import apply_runtime_settings, build_completer, check_settings
 from nlspn_ros.conversions import cloud_fields, image_fields
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.mailbox import LatestMailbox
@@ -63,6 +64,16 @@ def test_settings_reject_with_reasons_and_stay_immutable() -> None:
     assert settings["min_depth"] == 0.1  # unchanged by the refused updates
     with pytest.raises(ValueError):
         settings.t_cam_lidar[0, 0] = 2.0
+
+
+def test_an_empty_extrinsic_is_not_set() -> None:
+    """``[]`` means "not set", exactly like the declared default ``[0.0]`` (leaving it out)."""
+    base = NodeSettings.defaults()
+    for name in ("t_cam_lidar", "t_cam_lidar_xyz", "t_cam_lidar_quaternion_xyzw", "t_cam_lidar_rpy"):
+        np.testing.assert_array_equal(base.changed({name: []}).t_cam_lidar, base.t_cam_lidar)
+    rpy = base.changed({"t_cam_lidar_rpy": [0.0, 0.0, 1.0]})
+    both = rpy.changed({"t_cam_lidar": []})  # not a second form
+    np.testing.assert_array_equal(both.t_cam_lidar, rpy.t_cam_lidar)
 
 
 def test_the_three_extrinsic_forms_agree() -> None:
@@ -201,12 +212,16 @@ def test_mailbox_is_latest_wins_without_backlog() -> None:
     consumer.start()
     replaced = sum(box.put(i) is not None for i in range(200))
     time.sleep(0.1)
-    box.close()
+    assert box.close() is None  # the consumer has taken the newest by now
     consumer.join(timeout=5)
     assert taken[-1] == 199  # the newest is always delivered
     assert len(taken) + replaced == 200  # every item either taken or reported as replaced
     assert replaced > 150
     assert box.get(timeout=0.01) is None
+    # closing drops (and returns) what waits: a stopping consumer starts nothing new
+    box = LatestMailbox()
+    box.put(1)
+    assert box.close() == 1 and box.get() is None
 
 
 def test_docs_list_every_parameter() -> None:
@@ -228,3 +243,97 @@ def test_raw_images_project_with_the_distortion() -> None:
     sparse_raw = frames.project(raw[2], raw[1], settings).depth
     assert (sparse_rect > 0).sum() > 0 and (sparse_raw > 0).sum() > 0
     assert not np.array_equal(sparse_rect > 0, sparse_raw > 0)  # barrel distortion moves the points
+
+
+# Runtime parameters the node applies itself, outside the frame pipeline (pairing at the next
+# message, publishing at the next frame): checked live in test_node.
+NODE_LEVEL = {"sync.slop", "sync.queue_size", "publish.depth_raw", "publish.sparse_depth", "publish.color",
+              "publish.points", "points_decimation"}
+# a changed value for every other runtime parameter; each must change the frame's result
+RUNTIME_CHANGES = {
+    "prop_time": 0,
+    "confidence_threshold": 1.0,
+    "min_depth": 5.0,
+    "max_depth": 300.0,
+    "crop.x": 4,
+    "crop.y": 3,
+    "crop.width": 30,
+    "crop.height": 20,
+    "scale": 0.5,
+    "t_cam_lidar": [1.0, 0.0, 0.0, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+    "t_cam_lidar_xyz": [0.5, 0.0, 0.0],  # alone: refused (needs a rotation)
+    "t_cam_lidar_quaternion_xyzw": [0.0, 0.0, 0.0998334, 0.9950042],
+    "t_cam_lidar_rpy": [0.0, 0.0, 0.2],
+    "image_rectified": False,
+    "camera_frame": "other_cam",
+    "lidar_frame": "radar",
+}
+
+
+def deep_frame():
+    """frame_messages with depths from 2 to 150 m across the image (beyond the default max_depth on
+    the right) and a distorted raw camera (so that image_rectified matters)."""
+    image, info, _ = frame_messages()
+    info.d = [-0.2, 0.05, 0.0, 0.0, 0.0]
+    v, u = np.mgrid[0 : CAMERA.height : 2, 0 : CAMERA.width : 2].reshape(2, -1)
+    depth = 2.0 + 148.0 * u / (CAMERA.width - 1)
+    xyz = np.stack([(u - CAMERA.cx) / CAMERA.fx * depth, (v - CAMERA.cy) / CAMERA.fy * depth, depth], 1)
+    fields = cloud_fields(xyz.astype(np.float32))
+    fields["fields"] = [SimpleNamespace(**f) for f in fields["fields"]]
+    return image, info, message(fields, "lidar")
+
+
+def outcome(completer, settings, default_prop_time):
+    """What the node's per-frame step gives: the result, or the BadInput kind."""
+    apply_runtime_settings(completer, settings, default_prop_time)
+    try:
+        return frames.process_frame(*deep_frame(), settings, completer)
+    except frames.BadInput as exc:
+        return exc.kind
+
+
+def same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return (a.camera == b.camera and np.array_equal(a.sparse, b.sparse)
+            and np.allclose(a.depth, b.depth, atol=1e-5, equal_nan=True))
+
+
+@pytest.mark.parametrize("method", ["nlspn", "ip_basic"])
+def test_every_runtime_parameter_applies_at_the_next_frame_or_is_refused(method, checkpoint) -> None:
+    """A runtime change gives the frame a completer built with the new value would give (the
+    completer keeps nothing from its construction), changes the result, or is refused with a reason."""
+    runtime = {p.name for p in PARAMETERS if not p.read_only}
+    assert runtime == NODE_LEVEL | set(RUNTIME_CHANGES), "classify the new runtime parameter here"
+    start = NodeSettings.defaults().changed(
+        {"method": method, "checkpoint": str(checkpoint), "device": "cpu"}
+    )
+    completer = build_completer(start)
+    default_prop_time = getattr(completer, "prop_time", None)
+    before = outcome(completer, start, default_prop_time)
+    assert not isinstance(before, str), before
+    for name, value in RUNTIME_CHANGES.items():
+        try:
+            changed = start.changed({name: value})
+            check_settings(completer, changed)
+        except ValueError as exc:
+            assert name in str(exc) or name.startswith("t_cam_lidar"), (name, exc)
+            continue
+        got = outcome(completer, changed, default_prop_time)
+        fresh = build_completer(changed)
+        assert same(got, outcome(fresh, changed, getattr(fresh, "prop_time", None))), name
+        assert not same(got, before), f"{name} = {value!r} changed nothing for {method}"
+        outcome(completer, start, default_prop_time)  # back to the start values for the next one
+
+
+def test_ip_basic_follows_a_runtime_max_depth() -> None:
+    """Points at 150 m, max_depth raised from 100 to 300 at runtime: completed, not all NaN."""
+    start = NodeSettings.defaults().changed({"method": "ip_basic"})
+    completer = build_completer(start)
+    image, info, _ = frame_messages()
+    far = frame_messages(depth=150.0)[2]
+    changed = start.changed({"max_depth": 300.0})
+    apply_runtime_settings(completer, changed, None)
+    result = frames.process_frame(image, info, far, changed, completer)
+    assert np.isfinite(result.depth).mean() > 0.5
+    np.testing.assert_allclose(result.depth[np.isfinite(result.depth)], 150.0, rtol=1e-3)

@@ -24,13 +24,24 @@ from typing import Any
 
 import numpy as np
 
-# distortion_model -> accepted numbers of coefficients (an empty D means no distortion).
+# Raw images: distortion_model -> accepted numbers of coefficients in D (an empty D always means no
+# distortion). As image_geometry: "equidistant" (alias "fisheye") is OpenCV's fisheye model, every
+# other model (an empty name too) OpenCV's standard one, which takes k1 k2 p1 p2 [k3 [k4 k5 k6 [s1 s2
+# s3 s4 [tx ty]]]]. Rectified images do not use D: any model and D are accepted there.
 DISTORTION_MODELS: dict[str, tuple[int, ...]] = {
-    "plumb_bob": (5,),
-    "rational_polynomial": (8,),
+    "plumb_bob": (4, 5),
+    "rational_polynomial": (8, 12, 14),
     "equidistant": (4,),
-    "": (0,),
+    "fisheye": (4,),
+    "": (4, 5, 8, 12, 14),
 }
+# Largest magnitude accepted in K, P (pixels) and D: far beyond any real camera (a focal length of
+# 1e7 px), small enough that projection in float32 cannot overflow. The smallest focal length (px).
+MAX_CALIBRATION_VALUE = 1e7
+MIN_FOCAL_LENGTH = 1e-3
+# Largest image side accepted (pixels; the crop parameters' range): a CameraInfo of 2^31 columns would
+# otherwise have projection allocate its depth image.
+MAX_IMAGE_SIDE = 100_000
 
 
 class CalibrationError(ValueError):
@@ -76,30 +87,49 @@ class CameraModel:
         for name in ("width", "height"):
             value = getattr(self, name)
             try:
-                valid = not isinstance(value, bool) and int(value) == value and value > 0
+                valid = not isinstance(value, bool) and int(value) == value and 0 < value <= MAX_IMAGE_SIDE
             except (TypeError, ValueError, OverflowError):
                 valid = False
             if not valid:
-                raise CalibrationError(f"image {name} must be a positive integer, got {value!r}")
+                raise CalibrationError(
+                    f"image {name} must be an integer in [1, {MAX_IMAGE_SIDE}], got {value!r}"
+                )
             set_(self, name, int(value))
         set_(self, "k", _matrix(self.k, 3, 3, "K"))
         set_(self, "r", _matrix(self.r, 3, 3, "R"))
         set_(self, "p", _matrix(self.p, 3, 4, "P"))
-        d = np.asarray(self.d, dtype=np.float64).ravel().copy()
-        if not np.all(np.isfinite(d)):
-            raise CalibrationError(f"D contains NaN or Inf: {d.tolist()}")
+        try:
+            d = np.asarray(self.d, dtype=np.float64).ravel().copy()
+        except (TypeError, ValueError) as exc:
+            raise CalibrationError(f"D is not a list of numbers: {exc}") from exc
         d.setflags(write=False)
         set_(self, "d", d)
-        model = self.distortion_model
+        if not self.rectified:  # only raw images are projected through D
+            self._validate_distortion()
+        self._validate_geometry()
+
+    def _validate_distortion(self) -> None:
+        d, model = self.d, self.distortion_model
+        if not np.all(np.isfinite(d)):
+            raise CalibrationError(f"D contains NaN or Inf: {d.tolist()}")
         if model not in DISTORTION_MODELS:
             raise CalibrationError(
-                f"unknown distortion_model {model!r}; supported: {sorted(m for m in DISTORTION_MODELS if m)}"
+                f"unknown distortion_model {model!r} for a raw image; supported: "
+                f"{sorted(m for m in DISTORTION_MODELS if m)} (or empty)"
             )
         if d.size and d.size not in DISTORTION_MODELS[model]:
             raise CalibrationError(
                 f"distortion_model {model!r} needs {DISTORTION_MODELS[model]} coefficients in D, got {d.size}"
             )
-        self._validate_geometry()
+        if np.abs(d).max(initial=0.0) > MAX_CALIBRATION_VALUE:
+            raise CalibrationError(
+                f"D has an absurd coefficient (|d| > {MAX_CALIBRATION_VALUE:g}): {d.tolist()}"
+            )
+
+    @property
+    def is_fisheye(self) -> bool:
+        """Raw image with OpenCV's fisheye (equidistant) model."""
+        return self.distortion_model in ("equidistant", "fisheye")
 
     def _validate_geometry(self) -> None:
         matrix, name = (self.p, "P") if self.rectified else (self.k, "K")
@@ -109,12 +139,20 @@ class CameraModel:
                 f"{name} has a non-positive focal length (fx={fx}, fy={fy}): the camera is uncalibrated "
                 f"({'rectified images use P' if self.rectified else 'raw images use K'})"
             )
+        if min(fx, fy) < MIN_FOCAL_LENGTH or np.abs(matrix).max() > MAX_CALIBRATION_VALUE:
+            raise CalibrationError(
+                f"{name} is absurd (focal lengths fx={fx:g}, fy={fy:g} must be in "
+                f"[{MIN_FOCAL_LENGTH:g}, {MAX_CALIBRATION_VALUE:g}] px, every entry at most "
+                f"{MAX_CALIBRATION_VALUE:g}): {matrix.tolist()}"
+            )
         if not np.allclose([matrix[1, 0], *matrix[2, :3]], [0.0, 0.0, 0.0, 1.0], rtol=0, atol=1e-9):
             raise CalibrationError(f"{name} must have the form [[fx s cx ...] [0 fy cy ...] [0 0 1 ...]]")
         if self.rectified:
             if abs(self.p[2, 3]) > 1e-9:
                 raise CalibrationError(f"P's third row must be [0 0 1 0], got {self.p[2].tolist()}")
-            if not np.allclose(self.r @ self.r.T, np.eye(3), atol=1e-5) or np.linalg.det(self.r) < 0:
+            bounded = np.abs(self.r).max() <= 1.0 + 1e-5  # first: r @ r.T of 1e300 overflows
+            orthonormal = bounded and np.allclose(self.r @ self.r.T, np.eye(3), atol=1e-5)
+            if not orthonormal or np.linalg.det(self.r) < 0:
                 raise CalibrationError(f"R must be a rotation matrix, got {self.r.tolist()}")
 
     def _key(self) -> tuple:
@@ -247,7 +285,7 @@ class CameraModel:
         """
         if not self.has_distortion:
             return float("inf")
-        if self.distortion_model == "equidistant":
+        if self.is_fisheye:
             theta = np.linspace(0.0, np.pi / 2, 20001)[:-1]
             k1, k2, k3, k4 = self.d
             t2 = theta * theta
@@ -256,15 +294,15 @@ class CameraModel:
         else:
             limit = np.linspace(0.0, 20.0, 40001)
             coefficients = np.zeros(8)
-            coefficients[: self.d.size] = self.d  # k1 k2 p1 p2 k3 [k4 k5 k6]
+            coefficients[: min(self.d.size, 8)] = self.d[:8]  # k1 k2 p1 p2 k3 [k4 k5 k6]; prism terms ignored
             k1, k2, _, _, k3, k4, k5, k6 = coefficients
             r2 = limit * limit
             distorted = limit * (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
         folds = np.flatnonzero(np.diff(distorted) <= 0)
         if folds.size == 0:
-            return float("inf") if self.distortion_model != "equidistant" else float(np.tan(limit[-1]))
+            return float(np.tan(limit[-1])) if self.is_fisheye else float("inf")
         edge = float(limit[folds[0]])
-        return float(np.tan(edge)) if self.distortion_model == "equidistant" else edge
+        return float(np.tan(edge)) if self.is_fisheye else edge
 
     def to_camera_info_fields(self) -> dict[str, Any]:
         """CameraInfo fields (all but header) as plain Python values, binning and ROI already applied.

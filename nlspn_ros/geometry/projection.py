@@ -165,16 +165,18 @@ def _affine(row: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.
 def _raw_pixels(camera_points: np.ndarray, camera: CameraModel) -> np.ndarray:
     """(3, M) points in the camera frame, all with z > 0 -> (2, M) raw (distorted) pixel coordinates;
     NaN (counted as outside the image) beyond the slope where the distortion model folds back."""
+    if camera_points.shape[1] == 0:  # OpenCV returns None for no points
+        return np.empty((2, 0))
     objects = np.ascontiguousarray(camera_points.T, dtype=np.float64).reshape(-1, 1, 3)
     zero = np.zeros(3)
-    if camera.distortion_model == "equidistant":
+    if camera.is_fisheye:
         d = camera.d if camera.d.size else np.zeros(4)
         pixels, _ = cv2.fisheye.projectPoints(objects, zero, zero, camera.k, d)
     else:
         d = camera.d if camera.d.size else np.zeros(5)
         pixels, _ = cv2.projectPoints(objects, zero, zero, camera.k, d)
     pixels = pixels.reshape(-1, 2).T.copy()
-    x, y, z = camera_points
+    x, y, z = objects.reshape(-1, 3).T  # float64: squares of float32 coordinates cannot overflow
     beyond = (x * x + y * y) > (camera.max_ray_slope**2) * (z * z)
     pixels[:, beyond] = np.nan
     return pixels

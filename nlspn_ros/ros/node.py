@@ -9,11 +9,14 @@ Threads: the executor thread runs the subscriptions (pairing only, cheap), the p
 the lifecycle transitions and the diagnostics timer; one worker thread converts, projects,
 completes and publishes. They meet in a one-slot latest-wins mailbox, so a slow model never builds
 a backlog. Settings are an immutable object swapped whole under a lock; a frame reads one snapshot
-from start to end.
+from start to end. The main thread only waits for SIGINT / SIGTERM and then shuts down (see
+:func:`main`).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
 import sys
 import threading
@@ -25,15 +28,17 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from nlspn_ros import extrinsic_source
 from nlspn_ros import frame as frames
 from nlspn_ros.allocator import keep_freed_memory
-from nlspn_ros.completers import apply_prop_time, build_completer
+from nlspn_ros.completers import apply_runtime_settings, build_completer, check_settings
 from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.mailbox import LatestMailbox
 from nlspn_ros.msg import DepthCompletion
@@ -54,6 +59,10 @@ from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
 NODE_NAME = "nlspn_node"
 WARN_EVERY_S = 5.0
+# How long shutdown (and cleanup) waits for the frame in progress to finish and be published. A
+# forward cannot be interrupted (one torch call); ros2 launch escalates SIGINT to SIGTERM after 5 s and
+# tearing DDS down takes well under 1 s, so a frame still running after this is abandoned.
+SHUTDOWN_WAIT_S = 2.0
 # per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward);
 # since_arrival = the image's arrival at the node to the end of publishing (waiting for its cloud
 # and in the mailbox included)
@@ -113,9 +122,7 @@ class NLSPNNode(LifecycleNode):
         for p in PARAMETERS:
             self.declare_parameter(p.name, p.default, descriptor(p))
         self._settings_lock = threading.Lock()
-        self._settings = NodeSettings.from_values(
-            {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
-        )
+        self._settings = NodeSettings.from_values({p.name: self._start_value(p) for p in PARAMETERS})
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         # statistics (worker and executor threads): under _stats_lock
@@ -138,13 +145,27 @@ class NLSPNNode(LifecycleNode):
         self._diagnostics_timer: Any = None
         self._worker: threading.Thread | None = None
         self._tf: tf_lookup.TfLookup | None = None  # made while configured and no extrinsic parameter is set
+        self._abandoned: threading.Thread | None = None  # a worker released while inside a forward
+
+    def _start_value(self, p: Parameter) -> Any:
+        try:
+            return self.get_parameter(p.name).value
+        except ParameterUninitializedException:
+            # an empty list (`t_cam_lidar: []`, `-p t_cam_lidar:=[]`) has no element type, so rclpy
+            # leaves the parameter without a value: for a list parameter it means "not set"
+            if not isinstance(p.default, list):
+                raise ValueError(f"parameter {p.name} was given no value") from None
+            self.set_parameters([rclpy.parameter.Parameter(p.name, value=p.default)])
+            return p.default
 
     # ------------------------------------------------------------------ lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
         try:
-            self.completer = build_completer(s)
+            completer = build_completer(s)
+            check_settings(completer, s)
+            self.completer = completer
         except Exception as exc:  # noqa: BLE001 - bad model or device: stay unconfigured and say why
             self.configure_error = str(exc)
             self.get_logger().error(f"cannot configure: {exc}")
@@ -171,8 +192,13 @@ class NLSPNNode(LifecycleNode):
         self._diagnostics_timer = self.create_timer(
             s["diagnostics_period"], self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
         )
+        # each worker gets its own mailbox and "abandoned" flag: one left inside a forward by cleanup
+        # ends after its frame, publishes nothing and never takes a pair meant for the next worker
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="nlspn_worker", daemon=True)
+        # daemon: a worker still inside a forward must not hold the process at exit (see main)
+        self._worker = threading.Thread(
+            target=self._work, args=(self._stop, self._mailbox), name="nlspn_worker", daemon=True
+        )
         self._worker.start()
         return super().on_configure(state)
 
@@ -224,20 +250,41 @@ class NLSPNNode(LifecycleNode):
         if self._tf is None and tf_lookup.AVAILABLE and not s.extrinsic_from_parameters:
             self._tf = tf_lookup.TfLookup(self)
 
+    @property
+    def worker_busy(self) -> bool:
+        """Whether a worker thread is still running (a frame abandoned inside the forward)."""
+        return any(t is not None and t.is_alive() for t in (self._worker, self._abandoned))
+
     def _unsubscribe(self) -> None:
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
         self._inputs = []
 
+    def stop_worker(self, timeout: float = SHUTDOWN_WAIT_S) -> bool:
+        """Start no new frame (a waiting pair is dropped, counted as ``frames.deactivated``) and wait
+        up to ``timeout`` s for the one in progress to be published; False if the worker is still
+        busy (inside a forward) after that: the frame is abandoned and will publish nothing."""
+        if self._worker is None:
+            return True
+        if self._mailbox.close() is not None:
+            self._count("frames.deactivated")
+        self._worker.join(timeout=timeout)
+        if self._worker.is_alive():
+            self._stop.set()
+            return False
+        self._worker = None
+        return True
+
     def _release(self) -> None:
         """Undo configure (and activate), whatever part of them was done: stop the worker, drop
         subscriptions, publishers, timer and model."""
         self._unsubscribe()
-        if self._worker is not None:
-            self._stop.set()
-            self._mailbox.close()
-            self._worker.join(timeout=5.0)
-            self._worker = None
+        if not self.stop_worker():
+            self.get_logger().warning(
+                f"abandoning the frame in progress (still running after {SHUTDOWN_WAIT_S:.0f} s)"
+            )
+            self._abandoned = self._worker
+        self._worker = None
         for publisher in self.pub.values():
             self.destroy_lifecycle_publisher(publisher)
         self.pub = {}
@@ -267,6 +314,8 @@ class NLSPNNode(LifecycleNode):
         with self._settings_lock:
             try:
                 new = self._settings.changed(updates)
+                if self.completer is not None:  # configured: refuse what this completer cannot apply
+                    check_settings(self.completer, new)
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
             self._settings = new
@@ -314,13 +363,10 @@ class NLSPNNode(LifecycleNode):
 
     # ------------------------------------------------------------------ processing (worker thread)
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            pair = self._mailbox.get(timeout=0.2)
-            if pair is None:
-                continue
+    def _work(self, stop: threading.Event, mailbox: LatestMailbox[Pair]) -> None:
+        while (pair := mailbox.get()) is not None:  # None once the mailbox is closed
             try:
-                self.process(pair, self.settings)
+                self.process(pair, self.settings, stop)
             except frames.BadInput as exc:
                 self._count(f"bad_input.{exc.kind}")
                 self._warn(exc.kind, f"frame skipped, {exc}")
@@ -341,13 +387,14 @@ class NLSPNNode(LifecycleNode):
             for name, pub in self.pub.items()
         }
 
-    def process(self, pair: Pair, s: NodeSettings) -> None:
-        """Complete one pair with settings ``s`` and publish what has subscribers."""
+    def process(self, pair: Pair, s: NodeSettings, stop: threading.Event | None = None) -> None:
+        """Complete one pair with settings ``s`` and publish what has subscribers (unless ``stop``
+        was set meanwhile: the frame was abandoned and the outputs are being torn down)."""
         wanted = self._wanted(s)
         if not any(wanted.values()):
             self._count("frames.no_subscribers")
             return
-        apply_prop_time(self.completer, s, self._default_prop_time)
+        apply_runtime_settings(self.completer, s, self._default_prop_time)
         start = time.perf_counter()
         # the parameters', or TF's (may wait up to tf_timeout); BadInput when it cannot be known
         t_cam_lidar = extrinsic_source.extrinsic_for(s, pair.image, pair.cloud, self._tf)
@@ -357,6 +404,9 @@ class NLSPNNode(LifecycleNode):
         if result.projection.non_finite:
             self._count("points.non_finite", result.projection.non_finite)
             self._warn("nan_points", f"{result.projection.non_finite} NaN/Inf cloud points ignored")
+        if stop is not None and stop.is_set():
+            self._count("frames.abandoned")
+            return
         publish_start = time.perf_counter()
         with self._stats_lock:
             arrival = self._arrivals.pop(pair.image_ns, None)
@@ -493,11 +543,73 @@ class NLSPNNode(LifecycleNode):
     def destroy_node(self) -> None:
         self._release()
         super().destroy_node()
+        # rclpy's LifecycleNode leaves its state machine, which holds the rcl node, to the garbage
+        # collector; until it goes the DDS participant (and its /dev/shm segments) stays, which
+        # matters when main leaves with os._exit
+        self._state_machine.destroy_when_not_in_use()
+
+
+class ShutdownSignals:
+    """Records SIGINT / SIGTERM instead of raising: every signal after the first is absorbed.
+
+    rclpy's own handlers are not installed (``SignalHandlerOptions.NO``): they shut the context down
+    from a signal thread and re-raise KeyboardInterrupt in whatever the main thread is doing (a
+    second SIGINT inside ``destroy_node`` ended the process with a traceback). The handler runs in
+    the main thread between bytecodes and only appends to a list, so it is safe anywhere.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+
+    def wait(self, while_alive: threading.Thread) -> None:
+        """Until a signal arrives or ``while_alive`` (the executor thread) ends."""
+        while not self.received and while_alive.is_alive():
+            time.sleep(0.1)  # a signal interrupts the sleep; the handler then runs here
+
+    @property
+    def first(self) -> str:
+        return signal.Signals(self.received[0]).name if self.received else "no signal"
+
+
+def _spin(executor: SingleThreadedExecutor) -> None:
+    try:
+        executor.spin()
+    except Exception as exc:  # noqa: BLE001 - the main thread sees the thread end and shuts down
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"executor stopped: {type(exc).__name__}: {exc}")
+
+
+def shutdown(node: NLSPNNode, executor: SingleThreadedExecutor, spinner: threading.Thread) -> bool:
+    """Stop callbacks, the worker (bounded wait), then every DDS entity and the context, in that
+    order. True if every thread of ours ended; False if one is still busy (a forward), in which
+    case the caller must leave with ``os._exit``."""
+    executor.shutdown(timeout_sec=SHUTDOWN_WAIT_S)  # no callback runs after this (or one is stuck)
+    spinner.join(timeout=SHUTDOWN_WAIT_S)
+    node.destroy_node()  # worker (bounded wait), publishers, subscriptions, timer, node: Fast DDS
+    rclpy.try_shutdown()  # frees its shared memory; also flushes and closes the ROS log file
+    return not (node.worker_busy or spinner.is_alive())
 
 
 def main(args: list[str] | None = None) -> int:
+    """Run the node until SIGINT / SIGTERM; 0 after a clean shutdown, 1 if it cannot start (or its
+    executor stopped on an error).
+
+    Shutdown is bounded and never crashes: a frame still inside the network forward after
+    ``SHUTDOWN_WAIT_S`` is abandoned. Returning would let the interpreter finalize while that
+    worker thread is inside torch, and a daemon thread torn down there aborts the process
+    (``terminate called without an active exception``, SIGABRT, Fast DDS shared memory left in
+    /dev/shm). So once every DDS entity is destroyed and the logs are flushed, the process leaves
+    with ``os._exit`` instead: nothing else is left to clean up.
+    """
+    signals = ShutdownSignals()  # first: a signal during start-up (model load) is kept, not raised
     keep_freed_memory()  # per-frame buffers reuse the heap instead of page-faulting fresh mmaps
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = NLSPNNode()
         if node.settings["autostart"] and node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
@@ -508,18 +620,20 @@ def main(args: list[str] | None = None) -> int:
         print(f"{NODE_NAME}: cannot start: {exc}", file=sys.stderr, flush=True)  # also without a log config
         rclpy.try_shutdown()
         return 1
-    if node.settings["autostart"]:
+    if node.settings["autostart"] and not signals.received:
         node.trigger_activate()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    spinner = threading.Thread(target=_spin, args=(executor,), name="nlspn_executor", daemon=True)
+    spinner.start()
+    signals.wait(while_alive=spinner)
+    node.get_logger().info(f"{signals.first}: shutting down")
+    status = 0 if signals.received else 1  # else the executor thread died (logged by _spin)
+    if shutdown(node, executor, spinner):
+        return status
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
