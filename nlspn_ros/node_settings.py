@@ -81,6 +81,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               "from TF, when no t_cam_lidar* parameter is set)", min=0.0, max=10.0),
     Parameter("sync.slop", 0.05, "seconds: max |cloud stamp - image stamp| for a pair", min=0.0, max=10.0),
     Parameter("sync.queue_size", 10, "messages waiting per input stream", min=1, max=1000, step=1),
+    Parameter("sync.max_wait", 0.5, "seconds (wall clock) an image waits for a cloud stamped at or after "
+              "it before it is paired with the clouds known; 0: wait for one", min=0.0, max=60.0),
     Parameter("publish.depth_raw", False, "publish depth/image_raw (16UC1 millimetres)"),
     Parameter("publish.sparse_depth", False, "publish sparse_depth/image (projected LiDAR, 32FC1)"),
     Parameter("publish.color", True, "publish depth/color (rgb8 colour map of the depth)"),

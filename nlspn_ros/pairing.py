@@ -12,6 +12,9 @@ Rules (``slop`` and ``queue_size`` are the only parameters):
 * An image is decided once the nearest candidates are known: a cloud (and a camera_info) with a
   stamp at or after the image's has arrived, or the stream was flushed. Streams are assumed to
   arrive in stamp order each (what a driver and a bag give).
+* :meth:`ApproximateTimePairer.decide_oldest` decides the oldest image at once: the live node calls
+  it when an image has waited ``sync.max_wait`` seconds for a later cloud (offline, the end of the
+  bag does the same through :meth:`flush`).
 * At most ``queue_size`` messages wait per stream. When one more image arrives, or a cloud /
   camera_info queue overflows while images wait, the oldest image is decided with the candidates
   known so far (a LiDAR or camera_info stream that stalls cannot hold images forever). A cloud /
@@ -188,6 +191,19 @@ class ApproximateTimePairer:
         events = self._clear(RESET)
         self._last_stamp.clear()
         return events
+
+    @property
+    def oldest_image_ns(self) -> int | None:
+        """Stamp of the oldest image waiting for its candidates, or None."""
+        return self._images.stamps[0] if self._images else None
+
+    def decide_oldest(self) -> list[Event]:
+        """Decide the oldest waiting image now, with the candidates known so far (a caller's deadline:
+        the LiDAR may have stopped, or its sweep stamps lie before the camera's, as KITTI's do, and the
+        last image of a recording gets no later cloud)."""
+        if not self._images:
+            return []
+        return self._decide_oldest_image() + self._prune()
 
     @property
     def pending(self) -> dict[str, int]:

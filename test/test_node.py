@@ -406,6 +406,31 @@ def test_camera_three_times_faster_than_lidar(harness, node_process) -> None:
     assert checked >= 2  # latest-wins may skip frames while the model is busy; the rest must be right
 
 
+def test_an_image_whose_sweep_came_first_is_paired_after_sync_max_wait(harness, node_process) -> None:
+    """KITTI timing: the sweep is stamped 10 ms before the image and no later cloud follows (the last
+    frame of a recording). After sync.max_wait the image is paired with the earlier sweep; with
+    sync.max_wait 0 it waits until a cloud stamped after it arrives."""
+    ms = SEC // 1000
+    t = Stamps.block()
+    image, info, _ = make_frame(t, depth=6.0)
+    harness.send(t, cloud=make_frame(t - 10 * ms, depth=6.0)[2])
+    harness.send(t, image=image, info=info)
+    assert harness.wait(lambda: harness.outputs_for("depth/image", t), 10.0, node_process), harness.counters()
+    (result,) = harness.set_parameters(sync__max_wait=0.0)
+    assert result.successful, result.reason
+    try:
+        t2 = Stamps.block()
+        image, info, _ = make_frame(t2, depth=6.0)
+        harness.send(t2, cloud=make_frame(t2 - 10 * ms, depth=6.0)[2])
+        harness.send(t2, image=image, info=info)
+        assert not harness.wait(lambda: harness.outputs_for("depth/image", t2), 2.0, node_process)
+        harness.send(t2, cloud=make_frame(t2 + 30 * ms, depth=6.0)[2])  # a later sweep decides it
+        assert harness.wait(lambda: harness.outputs_for("depth/image", t2), 10.0, node_process)
+    finally:
+        (restored,) = harness.set_parameters(sync__max_wait=0.5)
+        assert restored.successful
+
+
 def test_runtime_parameters_apply_at_next_frame_and_invalid_ones_are_refused(
     harness, node_process, checkpoint
 ) -> None:

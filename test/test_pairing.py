@@ -88,6 +88,20 @@ def test_image_waits_for_a_later_cloud_before_choosing() -> None:
     assert pair.cloud == "later" and pair.cloud_offset_ns == 5 * MS
 
 
+def test_decide_oldest_pairs_a_kitti_image_whose_sweep_came_first() -> None:
+    """KITTI: the sweep is stamped ~10 ms before the camera; the last image of a recording gets no
+    later cloud. decide_oldest (the node's sync.max_wait deadline) pairs it with the clouds known,
+    as the end of a bag (flush) does offline."""
+    arrivals = [(CAMERA_INFO, 100 * MS), (CLOUD, 90 * MS), (IMAGE, 100 * MS)]
+    waiting = ApproximateTimePairer(slop_s=0.05, queue_size=5)
+    assert run(waiting, arrivals, flush=False) == [] and waiting.oldest_image_ns == 100 * MS
+    decided = waiting.decide_oldest()
+    assert pairs_of(decided) == [(100 * MS, 90 * MS, 100 * MS)]
+    assert waiting.oldest_image_ns is None and waiting.decide_oldest() == []
+    flushed = ApproximateTimePairer(slop_s=0.05, queue_size=5)
+    assert pairs_of(run(flushed, arrivals)) == pairs_of(decided)
+
+
 def test_exact_camera_info_preferred_over_nearer_in_arrival() -> None:
     pairer = ApproximateTimePairer(slop_s=0.05, queue_size=5)
     arrivals = [

@@ -67,6 +67,7 @@ SHUTDOWN_WAIT_S = 2.0
 # since_arrival = the image's arrival at the node to the end of publishing (waiting for its cloud
 # and in the mailbox included)
 STAGES = ("convert", "project", "infer", "model", "mask", "publish", "total", "overhead", "since_arrival")
+DEADLINE_PERIOD_S = 0.05  # how often waiting images are checked against sync.max_wait
 ARRIVALS_KEPT = 1000  # image arrival times remembered (pairing keeps at most sync.queue_size waiting)
 
 
@@ -143,6 +144,7 @@ class NLSPNNode(LifecycleNode):
         self._inputs: list = []
         self._diagnostics: Any = None
         self._diagnostics_timer: Any = None
+        self._deadline_timer: Any = None
         self._worker: threading.Thread | None = None
         self._tf: tf_lookup.TfLookup | None = None  # made while configured and no extrinsic parameter is set
         self._abandoned: threading.Thread | None = None  # a worker released while inside a forward
@@ -191,6 +193,10 @@ class NLSPNNode(LifecycleNode):
         # whole period, so a short or paused bag would get no diagnostics at all
         self._diagnostics_timer = self.create_timer(
             s["diagnostics_period"], self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+        # the pairing deadline (sync.max_wait) runs on the steady clock for the same reason
+        self._deadline_timer = self.create_timer(
+            DEADLINE_PERIOD_S, self._decide_overdue_images, clock=Clock(clock_type=ClockType.STEADY_TIME)
         )
         # each worker gets its own mailbox and "abandoned" flag: one left inside a forward by cleanup
         # ends after its frame, publishes nothing and never takes a pair meant for the next worker
@@ -291,6 +297,9 @@ class NLSPNNode(LifecycleNode):
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
+        if self._deadline_timer is not None:
+            self.destroy_timer(self._deadline_timer)
+            self._deadline_timer = None
         if self._diagnostics is not None:
             self.destroy_publisher(self._diagnostics)
             self._diagnostics = None
@@ -341,6 +350,20 @@ class NLSPNNode(LifecycleNode):
             self._handle_events(self._pairer.reset())
             self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
         self._handle_events(self._pairer.add(stream, stamp_ns, msg))
+
+    def _decide_overdue_images(self) -> None:
+        """Pair every image that has waited ``sync.max_wait`` for a later cloud with the clouds known
+        (executor thread, like the input callbacks)."""
+        wait = self.settings["sync.max_wait"]
+        if not wait:
+            return
+        now = time.monotonic()
+        while (stamp := self._pairer.oldest_image_ns) is not None:
+            with self._stats_lock:
+                arrived = self._arrivals.get(stamp)
+            if arrived is not None and now - arrived < wait:
+                break
+            self._handle_events(self._pairer.decide_oldest())
 
     def _handle_events(self, events: list) -> None:
         for event in events:
