@@ -247,8 +247,10 @@ def test_raw_images_project_with_the_distortion() -> None:
 
 # Runtime parameters the node applies itself, outside the frame pipeline (pairing at the next
 # message, publishing at the next frame): checked live in test_node.
-NODE_LEVEL = {"sync.slop", "sync.queue_size", "publish.depth_raw", "publish.sparse_depth", "publish.color",
-              "publish.points", "points_decimation"}
+NODE_LEVEL = {"sync.slop", "sync.queue_size", "sync.max_wait", "tf_timeout", "publish.depth_raw",
+              "publish.sparse_depth", "publish.color", "publish.points", "points_decimation"}
+# changes the frame only together with a crop size: covered by test_crop.py
+WITH_CROP_SIZE = {"crop.anchor"}
 # a changed value for every other runtime parameter; each must change the frame's result
 RUNTIME_CHANGES = {
     "prop_time": 0,
@@ -304,7 +306,8 @@ def test_every_runtime_parameter_applies_at_the_next_frame_or_is_refused(method,
     """A runtime change gives the frame a completer built with the new value would give (the
     completer keeps nothing from its construction), changes the result, or is refused with a reason."""
     runtime = {p.name for p in PARAMETERS if not p.read_only}
-    assert runtime == NODE_LEVEL | set(RUNTIME_CHANGES), "classify the new runtime parameter here"
+    classified = NODE_LEVEL | WITH_CROP_SIZE | set(RUNTIME_CHANGES)
+    assert runtime == classified, "classify the new runtime parameter here"
     start = NodeSettings.defaults().changed(
         {"method": method, "checkpoint": str(checkpoint), "device": "cpu"}
     )

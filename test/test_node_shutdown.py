@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_node import SEC, Harness, header, ros_arg, start_node, wait_until
+from test_node import NODE_PARAMS, SEC, Harness, header, ros_arg, start_node, wait_until
 
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
@@ -159,7 +159,7 @@ def test_repeated_sigints_under_a_launcher_exit_once_cleanly(harness, checkpoint
     launcher = subprocess.Popen(
         [sys.executable, "test/processes/launch_like.py", "--", sys.executable, *args,
          *ros_arg("checkpoint", checkpoint), *ros_arg("device", "cpu"), *ros_arg("diagnostics_period", 0.2),
-         *ros_arg("qos.input_reliability", "reliable"),
+         *ros_arg("qos.input_reliability", "reliable"), *ros_arg("t_cam_lidar", NODE_PARAMS["t_cam_lidar"]),
          *[arg for name, value in SLOW.items() for arg in ros_arg(name, value)]],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "ROS_DOMAIN_ID": str(DOMAIN),
