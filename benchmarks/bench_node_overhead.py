@@ -49,6 +49,16 @@ T_CAM_LIDAR = [0.0, -1.0, 0.0, 0.0, 0.0, 0.0, -1.0, -0.08, 1.0, 0.0, 0.0, -0.27,
 OUTPUTS = dict(NODE_OUTPUTS.values())  # topic -> type of every output of the node
 
 
+
+def start_node_process(params: dict[str, str], env: dict[str, str]) -> subprocess.Popen:
+    """The node in its own process with ``-p name:=value`` parameters, output piped."""
+    command = [sys.executable, "-m", "nlspn_ros.ros.node", "--ros-args"]
+    for name, value in params.items():
+        command += ["-p", f"{name}:={value}"]
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
 def synthetic_frame(stamp_ns: int) -> tuple[Image, CameraInfo, PointCloud2]:
     rng = np.random.default_rng(0)
     camera = CameraModel.pinhole(WIDTH, HEIGHT, fx=721.5, fy=721.5, cx=609.6, cy=172.9)
@@ -109,12 +119,7 @@ def main() -> int:
         "publish.points": "true",
         "diagnostics_period": "0.5",
     }
-    command = [sys.executable, "-m", "nlspn_ros.ros.node", "--ros-args"]
-    for name, value in params.items():
-        command += ["-p", f"{name}:={value}"]
-    node_proc = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    node_proc = start_node_process(params, env)
     rclpy.init()
     node = Node("bench_node_overhead")
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

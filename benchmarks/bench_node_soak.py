@@ -34,7 +34,14 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_node_overhead import HEIGHT, POINTS, T_CAM_LIDAR, WIDTH, synthetic_frame  # noqa: E402
+from bench_node_overhead import (  # noqa: E402
+    HEIGHT,
+    POINTS,
+    T_CAM_LIDAR,
+    WIDTH,
+    start_node_process,
+    synthetic_frame,
+)
 
 from nlspn_ros.conversions import stamp_to_ns  # noqa: E402
 
@@ -67,12 +74,7 @@ def main() -> int:
         "t_cam_lidar": "[" + ",".join(map(str, T_CAM_LIDAR)) + "]",
         "diagnostics_period": "1.0",
     }
-    command = [sys.executable, "-m", "nlspn_ros.ros.node", "--ros-args"]
-    for name, value in params.items():
-        command += ["-p", f"{name}:={value}"]
-    node_proc = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    node_proc = start_node_process(params, env)
     rclpy.init()
     node = Node("bench_node_soak")
     lock = threading.Lock()

@@ -889,11 +889,7 @@ def test_ip_basic_applies_runtime_max_depth_and_refuses_what_it_cannot_apply(che
     # '""': no expected cloud frame (-p lidar_frame:= does not parse), the cloud is in the image's
     proc = start_node(checkpoint, IDLE_DOMAIN, method="ip_basic", t_cam_lidar=[], lidar_frame='""')
     try:
-        assert harness.wait(
-            lambda: all(p.get_subscription_count() for p in harness.pub.values()) and harness.counters(),
-            timeout=40.0,
-            proc=proc,
-        ), stop_process(proc)
+        assert harness.wait(lambda: subscribed_and_reporting(harness), 40.0, proc), stop_process(proc)
         (accepted,) = harness.set_parameters(max_depth=300.0)
         assert accepted.successful, accepted.reason
         t = 700 * SEC

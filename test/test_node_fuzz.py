@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import rclpy
 from sensor_msgs.msg import PointField
-from test_node import SEC, Harness, make_frame, start_node
+from test_node import SEC, Harness, make_frame, start_node, subscribed_and_reporting
 
 from nlspn_ros.ros.messages import cloud_msg
 
@@ -123,11 +123,7 @@ def test_seeded_mix_of_malformed_and_valid_messages(checkpoint) -> None:
     sent_images = 0
     expected: dict[str, int] = {}
     try:
-        assert harness.wait(
-            lambda: all(p.get_subscription_count() for p in harness.pub.values()) and harness.counters(),
-            timeout=40.0,
-            proc=proc,
-        ), stop_process(proc)
+        assert harness.wait(lambda: subscribed_and_reporting(harness), 40.0, proc), stop_process(proc)
         start = harness.settled_counters()
         stamp = 1000 * SEC
         for round_ in range(ROUNDS):

@@ -33,7 +33,7 @@ from nlspn_ros.bag.reader import BagReader
 from nlspn_ros.bag.topics import BagTopics, detect_topics
 from nlspn_ros.bag.types import TF_MESSAGE
 from nlspn_ros.completion import Completer
-from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, near_phantoms, ring_target
+from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, near_phantoms, pixel_holdout, ring_target
 from nlspn_ros.frame import BadInput, mask_depth, prepare_inputs, process_frame, project
 from nlspn_ros.metrics import METRIC_NAMES, MetricAccumulator
 from nlspn_ros.node_settings import NodeSettings
@@ -89,15 +89,9 @@ def _rings(cloud: Any) -> np.ndarray:
 
 def holdout_split(sparse: np.ndarray, fraction: float, seed: int, stamp_ns: int
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(input, reference): ``fraction`` of the valid pixels, drawn with rng([seed, stamp_ns]), moved out."""
-    rows, cols = np.nonzero(sparse > 0)
-    rng = np.random.default_rng([seed, stamp_ns])
-    chosen = rng.random(rows.size) < fraction
-    reference = np.zeros_like(sparse)
-    reference[rows[chosen], cols[chosen]] = sparse[rows[chosen], cols[chosen]]
-    kept = sparse.copy()
-    kept[rows[chosen], cols[chosen]] = 0.0
-    return kept, reference
+    """(input, reference): ``fraction`` of the valid pixels, drawn with rng([seed, stamp_ns]), moved out
+    (protocol A, :func:`nlspn_ros.data.holdout.pixel_holdout`)."""
+    return pixel_holdout(sparse, fraction, np.random.default_rng([seed, stamp_ns]))
 
 
 def reference_in_output(reference: np.ndarray, settings: NodeSettings) -> np.ndarray:
