@@ -33,7 +33,7 @@ DOMAIN = int(os.environ["ROS_DOMAIN_ID"])
 CAMERA = CameraModel.pinhole(320, 240, fx=200.0, fy=200.0, cx=159.5, cy=119.5)
 # 1280x960 into the network and 32 propagation steps: 8-18 s a forward on the 2-core CI machine, so
 # that it still runs when the 2 s shutdown wait is over (the frame must be abandoned, not finished)
-SLOW = {"scale": 4.0, "prop_time": 32}
+SLOW = {"scale": 4.0, "prop_time": 64}  # a forward of several seconds also on a quiet machine
 # SIGINT -> exit: the node waits up to 2 s for the frame in progress, then tears DDS down; launch
 # escalates to SIGTERM after 5 s, so a clean exit must come well before that
 EXIT_WITHIN_S = 5.0

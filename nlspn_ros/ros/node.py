@@ -653,6 +653,10 @@ def main(args: list[str] | None = None) -> int:
     node.get_logger().info(f"{signals.first}: shutting down")
     status = 0 if signals.received else 1  # else the executor thread died (logged by _spin)
     if shutdown(node, executor, spinner):
+        # more signals may still come (a launcher and the process group both send SIGINT, and
+        # rclpy's shutdown may restore the default handlers): none may reach interpreter teardown
+        for signum in ShutdownSignals.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
         return status
     sys.stdout.flush()
     sys.stderr.flush()
