@@ -13,7 +13,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from nlspn_ros.bag.errors import BagDamagedError, BagError
-from nlspn_ros.bag.evaluate import Evaluator, holdout_split
+from nlspn_ros.bag.evaluate import Evaluator
 from nlspn_ros.bag.make import (
     BagTopicNames,
     SensorFrame,
@@ -30,7 +30,7 @@ from nlspn_ros.bag.types import typestore
 from nlspn_ros.bag.writer import BagWriter, camera_info_msg, image_msg
 from nlspn_ros.baseline import IPBasicCompleter
 from nlspn_ros.conversions import depth_image_to_metres, image_to_array, stamp_to_ns
-from nlspn_ros.data.holdout import near_phantom_share
+from nlspn_ros.data.holdout import holdout_split, near_phantom_share
 from nlspn_ros.geometry import CameraModel, project_to_depth
 from nlspn_ros.metrics import depth_metrics
 

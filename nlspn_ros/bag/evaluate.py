@@ -33,7 +33,7 @@ from nlspn_ros.bag.reader import BagReader
 from nlspn_ros.bag.topics import BagTopics, detect_topics
 from nlspn_ros.bag.types import TF_MESSAGE
 from nlspn_ros.completion import Completer
-from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, near_phantoms, pixel_holdout, ring_target
+from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, holdout_split, near_phantoms, ring_target
 from nlspn_ros.frame import BadInput, mask_depth, prepare_inputs, process_frame, project
 from nlspn_ros.metrics import METRIC_NAMES, MetricAccumulator
 from nlspn_ros.node_settings import NodeSettings
@@ -85,13 +85,6 @@ def _rings(cloud: Any) -> np.ndarray:
         return conversions.cloud_field(cloud, "ring")
     except conversions.MessageFormatError as exc:
         raise BadInput("cloud", f"protocol rings: {exc}") from exc
-
-
-def holdout_split(sparse: np.ndarray, fraction: float, seed: int, stamp_ns: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(input, reference): ``fraction`` of the valid pixels, drawn with rng([seed, stamp_ns]), moved out
-    (protocol A, :func:`nlspn_ros.data.holdout.pixel_holdout`)."""
-    return pixel_holdout(sparse, fraction, np.random.default_rng([seed, stamp_ns]))
 
 
 def reference_in_output(reference: np.ndarray, settings: NodeSettings) -> np.ndarray:

@@ -78,3 +78,18 @@ def near_phantom_share(prediction: np.ndarray, target: np.ndarray) -> float:
     """Share of the target pixels predicted nearer than half their true depth (NaN without targets)."""
     phantoms, count = near_phantoms(prediction, target)
     return phantoms / count if count else float("nan")
+
+
+def holdout_split(sparse: np.ndarray, fraction: float, seed: int, stamp_ns: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Protocol A for a recorded frame: the same draw for the same frame in every run.
+
+    Args:
+        sparse: (H, W) depth in metres, 0 = no measurement.
+        fraction: share of the valid pixels moved to the reference.
+        seed: run seed; with ``stamp_ns`` (the frame's stamp, ns) it seeds the draw.
+
+    Returns:
+        (input, reference): two (H, W) depth images whose valid pixels partition ``sparse``'s.
+    """
+    return pixel_holdout(sparse, fraction, np.random.default_rng([seed, stamp_ns]))
