@@ -269,9 +269,10 @@ def test_make_bag_from_a_raw_drive_keeps_the_recorded_stamps(raw_drive, tmp_path
 def test_evaluate_a_bag_with_ring_fields_under_protocol_b(raw_drive, tmp_path):
     """A bag with full sweeps (ring field, no ground-truth topic): `evaluate --protocol rings` scores
     the odd rings, exactly as the ring holdout written into a bag by make-bag."""
-    from nlspn_ros.bag.make import hold_out_rings, kitti_frames, write_sensor_bag
+    from nlspn_ros.bag.make import write_sensor_bag
     from nlspn_ros.bag.report import evaluate_bag
     from nlspn_ros.baseline import IPBasicCompleter
+    from nlspn_ros.data.sensor_frames import hold_out_rings, kitti_frames
 
     full = write_sensor_bag(tmp_path / "full", kitti_frames(raw_drive, ["116", "117"]))
     held = write_sensor_bag(tmp_path / "held", hold_out_rings(kitti_frames(raw_drive, ["116", "117"])))

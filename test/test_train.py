@@ -124,8 +124,9 @@ def test_smoke_training_lowers_the_loss_and_resumes(tmp_path):
 def test_bag_frames_hold_out_lidar_as_targets(tmp_path):
     from dataclasses import replace
 
-    from nlspn_ros.bag.make import synthetic_frames, write_sensor_bag
+    from nlspn_ros.bag.make import write_sensor_bag
     from nlspn_ros.data.datasets import BagFramesDataset
+    from nlspn_ros.data.sensor_frames import synthetic_frames
 
     bag = tmp_path / "scenes"
     # no ground-truth topic: the targets are held-out LiDAR pixels

@@ -33,13 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlspn_ros.bag.make import (
-        hold_out_points,
-        hold_out_rings,
-        kitti_frames,
-        synthetic_frames,
-        write_sensor_bag,
-    )
+    from nlspn_ros.bag.make import write_sensor_bag
+    from nlspn_ros.data.sensor_frames import hold_out_points, hold_out_rings, kitti_frames, synthetic_frames
 
     if args.synthetic is not None:
         frames = synthetic_frames(args.synthetic, args.width, args.height, args.seed)
