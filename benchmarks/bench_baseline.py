@@ -13,7 +13,7 @@ import time
 import cv2
 import numpy as np
 
-from nlspn_ros.baseline import IPBasicCompleter, NearestCompleter
+from nlspn_ros.completion.ip_basic import IPBasicCompleter, NearestCompleter
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import statistics
 import numpy as np
 import torch
 
-from nlspn_ros.inference import NLSPNCompleter, resolve_device
+from nlspn_ros.completion.nlspn import NLSPNCompleter, resolve_device
 from nlspn_ros.model import NLSPNConfig, NLSPNModel
 
 CONFIGS = {

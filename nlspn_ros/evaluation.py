@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlspn_ros.baseline import fill_in_fast, nearest_fill
+from nlspn_ros.completion.ip_basic import fill_in_fast, nearest_fill
 from nlspn_ros.data.datasets import to_sample
 from nlspn_ros.data.holdout import (
     PROTOCOLS,

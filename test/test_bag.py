@@ -21,7 +21,7 @@ from nlspn_ros.bag.report import evaluate_bag
 from nlspn_ros.bag.topics import detect_topics
 from nlspn_ros.bag.types import typestore
 from nlspn_ros.bag.writer import BagWriter, camera_info_msg, image_msg
-from nlspn_ros.baseline import IPBasicCompleter
+from nlspn_ros.completion.ip_basic import IPBasicCompleter
 from nlspn_ros.conversions import depth_image_to_metres, image_to_array, stamp_to_ns
 from nlspn_ros.data.holdout import holdout_split, near_phantom_share
 from nlspn_ros.data.sensor_frames import SensorFrame, hold_out_points, kitti_frames

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlspn_ros.baseline import IPBasicCompleter, NearestCompleter, fill_in_fast, nearest_fill
 from nlspn_ros.completion import Completion
+from nlspn_ros.completion.ip_basic import IPBasicCompleter, NearestCompleter, fill_in_fast, nearest_fill
 
 
 def _sample(depth: np.ndarray, density: float, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,7 @@ import torch
 
 from nlspn_ros import paths
 from nlspn_ros.completion import Completion
-from nlspn_ros.inference import IMAGENET_MEAN, IMAGENET_STD, NLSPNCompleter
+from nlspn_ros.completion.nlspn import IMAGENET_MEAN, IMAGENET_STD, NLSPNCompleter
 from nlspn_ros.model import CheckpointError, NLSPNConfig, NLSPNModel, save_checkpoint
 
 H, W = 24, 40

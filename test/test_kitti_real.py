@@ -271,7 +271,7 @@ def test_evaluate_a_bag_with_ring_fields_under_protocol_b(raw_drive, tmp_path):
     the odd rings, exactly as the ring holdout written into a bag by make-bag."""
     from nlspn_ros.bag.make import write_sensor_bag
     from nlspn_ros.bag.report import evaluate_bag
-    from nlspn_ros.baseline import IPBasicCompleter
+    from nlspn_ros.completion.ip_basic import IPBasicCompleter
     from nlspn_ros.data.sensor_frames import hold_out_rings, kitti_frames
 
     full = write_sensor_bag(tmp_path / "full", kitti_frames(raw_drive, ["116", "117"]))

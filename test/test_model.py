@@ -225,7 +225,7 @@ def test_config_rejects_invalid_options(bad):
 def test_prefill_model_starts_from_the_ip_basic_fill_and_keeps_its_checkpoint(tmp_path):
     import numpy as np
 
-    from nlspn_ros.baseline import fill_in_fast, nearest_fill
+    from nlspn_ros.completion.ip_basic import fill_in_fast, nearest_fill
     from nlspn_ros.model import load_checkpoint, save_checkpoint
     from nlspn_ros.model.prefill import prefill_depth
 

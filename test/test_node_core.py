@@ -12,8 +12,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from nlspn_ros import frame as frames
-from nlspn_ros.baseline import IPBasicCompleter
-from nlspn_ros.completers import apply_runtime_settings, build_completer, check_settings
+from nlspn_ros.completion.factory import apply_runtime_settings, build_completer, check_settings
+from nlspn_ros.completion.ip_basic import IPBasicCompleter
 from nlspn_ros.conversions import cloud_fields, image_fields
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.mailbox import LatestMailbox

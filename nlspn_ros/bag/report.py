@@ -40,7 +40,7 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     settings = settings_from_files(*params, **overrides)
     evaluator.settings = settings
     if evaluator.mode == "offline" and completer is None:
-        from nlspn_ros.completers import apply_prop_time, build_completer
+        from nlspn_ros.completion.factory import apply_prop_time, build_completer
 
         evaluator.completer = build_completer(settings)
         apply_prop_time(evaluator.completer, settings, getattr(evaluator.completer, "prop_time", None))

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from nlspn_ros.completion.nlspn import normalize_rgb
 from nlspn_ros.data.cache import cache_frames, frame_path, load_cached
 from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, kitti_rings, pixel_holdout, ring_target
 from nlspn_ros.data.kitti import KittiFrame, dc_crop_box
 from nlspn_ros.data.synthetic import KITTI_SIZE, render_frame
 from nlspn_ros.geometry import project_to_depth
-from nlspn_ros.inference import normalize_rgb
 
 KITTI_DC_HEIGHT = 352  # official KITTI DC training crops the bottom 352 rows
 

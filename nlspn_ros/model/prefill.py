@@ -1,6 +1,6 @@
 """The classical pre-fill of the ``prefill='ip_basic'`` model option: IP-Basic on every sparse map.
 
-IP-Basic (``nlspn_ros.baseline.fill_in_fast``) runs in OpenCV on the CPU, image by image; it is a
+IP-Basic (``nlspn_ros.completion.ip_basic.fill_in_fast``) runs in OpenCV on the CPU, image by image; it is a
 fixed function of the input (no gradient flows through it), so the same code serves inference
 and training. Pixels IP-Basic cannot reach (holes wider than its largest dilation, e.g. a dark car
 that returned no points to a 32-beam LiDAR) take their nearest measurement: a pre-fill of 0 there
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nlspn_ros.baseline import fill_in_fast, nearest_fill
+from nlspn_ros.completion.ip_basic import fill_in_fast, nearest_fill
 
 PREFILL_MAX_DEPTH = 100.0  # metres: IP-Basic's inversion depth (its default)
 

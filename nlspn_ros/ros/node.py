@@ -38,7 +38,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from nlspn_ros import extrinsic_source
 from nlspn_ros import frame as frames
 from nlspn_ros.allocator import keep_freed_memory
-from nlspn_ros.completers import apply_runtime_settings, build_completer, check_settings
+from nlspn_ros.completion.factory import apply_runtime_settings, build_completer, check_settings
 from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.mailbox import LatestMailbox
 from nlspn_ros.msg import DepthCompletion

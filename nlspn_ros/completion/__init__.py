@@ -1,4 +1,9 @@
-"""The interface every depth completer (NLSPN, classical baseline) offers the node and tools."""
+"""Depth completers: the interface every completer offers the node and the offline tools (here).
+
+Implementations: :mod:`.nlspn` (the network on a device), :mod:`.ip_basic` (IP-Basic and nearest
+fill, classical), :mod:`.factory` (the completer a node's settings ask for). This module stays light
+(numpy only): importing it loads no implementation.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

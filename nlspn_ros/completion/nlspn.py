@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import torch
 
-from . import paths
-from .completion import Completion
-from .model import NLSPNConfig, NLSPNModel, load_checkpoint
+from nlspn_ros import paths
+from nlspn_ros.completion import Completion
+from nlspn_ros.model import NLSPNConfig, NLSPNModel, load_checkpoint
 
 LOG = logging.getLogger(__name__)
 

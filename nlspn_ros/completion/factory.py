@@ -15,10 +15,10 @@ def build_completer(settings: NodeSettings) -> Completer:
     method = settings["method"]
     try:
         if method == "ip_basic":
-            from nlspn_ros.baseline import IPBasicCompleter
+            from nlspn_ros.completion.ip_basic import IPBasicCompleter
 
             return IPBasicCompleter(max_depth=settings["max_depth"])
-        from nlspn_ros.inference import NLSPNCompleter
+        from nlspn_ros.completion.nlspn import NLSPNCompleter
 
         return NLSPNCompleter(
             checkpoint=settings["checkpoint"] or None,
