@@ -2,7 +2,7 @@
 
 Encodes ../shared/data/kitti_samples/image_2/000001.png (1242x375) as image_transport's compressed
 publisher does (OpenCV, jpeg quality 95 by default, png level 3) and times
-:func:`nlspn_ros.conversions.image_to_rgb` on the CompressedImage (the node's worker-thread step):
+:func:`nlspn_ros.pipeline.conversions.image_to_rgb` on the CompressedImage (the node's worker-thread step):
 median wall and thread CPU over ``--runs``, OpenCV with one thread and with its default pool.
 
 Usage: source scripts/env.sh && python benchmarks/bench_decode.py [--runs 50]
@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
-from nlspn_ros import conversions, paths
+from nlspn_ros.pipeline import conversions, paths
 
 
 def measure(msg: SimpleNamespace, runs: int) -> tuple[float, float]:

@@ -36,9 +36,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_node_overhead as frame_source  # noqa: E402 - the same synthetic frame and outputs
 
-from nlspn_ros import frame as frames  # noqa: E402
 from nlspn_ros.allocator import keep_freed_memory  # noqa: E402
-from nlspn_ros.pairing import Pair  # noqa: E402
+from nlspn_ros.pipeline import frame as frames  # noqa: E402
+from nlspn_ros.pipeline.pairing import Pair  # noqa: E402
 from nlspn_ros.ros.node import NLSPNNode  # noqa: E402
 
 

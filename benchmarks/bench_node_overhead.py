@@ -37,8 +37,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from nlspn_ros.conversions import stamp_to_ns
 from nlspn_ros.geometry import CameraModel
+from nlspn_ros.pipeline.conversions import stamp_to_ns
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 from nlspn_ros.ros.node import OUTPUTS as NODE_OUTPUTS
 

@@ -43,7 +43,7 @@ from bench_node_overhead import (  # noqa: E402
     synthetic_frame,
 )
 
-from nlspn_ros.conversions import stamp_to_ns  # noqa: E402
+from nlspn_ros.pipeline.conversions import stamp_to_ns  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

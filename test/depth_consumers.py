@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from nlspn_ros import conversions
+from nlspn_ros.pipeline import conversions
 
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 RGB_ENCODINGS = ("rgb8", "rgba8", "bgr8", "bgra8", "mono8")

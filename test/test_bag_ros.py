@@ -190,8 +190,8 @@ def test_tf_static_is_recorded_and_replayed_transient_local_as_tf2_broadcasts_it
 def test_a_tf2_listener_gets_the_extrinsic_of_a_replayed_bag(small_bag):
     import numpy as np
 
-    from nlspn_ros.bag.params import settings_from_files
     from nlspn_ros.bag.writer import CAMERA_FRAME, LIDAR_FRAME
+    from nlspn_ros.pipeline.param_files import settings_from_files
 
     lookup = start_process([str(REPO_ROOT / "test" / "processes" / "tf_lookup.py"), CAMERA_FRAME, LIDAR_FRAME,
                             "30"])

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2, PointField
 
-from nlspn_ros import conversions as conv
-from nlspn_ros.conversions import MessageFormatError
+from nlspn_ros.pipeline import conversions as conv
+from nlspn_ros.pipeline.conversions import MessageFormatError
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 BagImage = TYPESTORE.types["sensor_msgs/msg/Image"]

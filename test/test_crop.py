@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlspn_ros.bag.params import settings_from_files
 from nlspn_ros.data.sensor_frames import kitti_frames
-from nlspn_ros.frame import BadInput, crop_and_scale
 from nlspn_ros.geometry import CameraModel
-from nlspn_ros.node_settings import NodeSettings
 from nlspn_ros.paths import REPO_ROOT
+from nlspn_ros.pipeline.frame import BadInput, crop_and_scale
+from nlspn_ros.pipeline.param_files import settings_from_files
+from nlspn_ros.pipeline.settings import NodeSettings
 
 
 def camera(width: int, height: int) -> CameraModel:

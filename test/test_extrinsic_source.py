@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from geometry_msgs.msg import Quaternion, Transform, Vector3
 
-from nlspn_ros import extrinsic_source as source
 from nlspn_ros.bag.writer import tf_message
-from nlspn_ros.frame import BadInput
 from nlspn_ros.geometry import transform_from_rpy
-from nlspn_ros.node_settings import NodeSettings
+from nlspn_ros.pipeline import extrinsic_source as source
+from nlspn_ros.pipeline.frame import BadInput
+from nlspn_ros.pipeline.settings import NodeSettings
 
 T_CAM_LIDAR = transform_from_rpy([0.1, -0.2, 0.3], -np.pi / 2, 0.0, -np.pi / 2)  # x forward -> z forward
 STAMP = SimpleNamespace(sec=1_700_000_000, nanosec=250_000_000)

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
 
-from nlspn_ros import frame as frames
-from nlspn_ros.conversions import (
+from nlspn_ros.geometry import CalibrationError, CameraModel, project_points
+from nlspn_ros.pipeline import frame as frames
+from nlspn_ros.pipeline.conversions import (
     COLOUR_ENCODINGS,
     IMAGE_ENCODINGS,
     MessageFormatError,
@@ -29,8 +30,7 @@ from nlspn_ros.conversions import (
     image_to_array,
     image_to_rgb,
 )
-from nlspn_ros.geometry import CalibrationError, CameraModel, project_points
-from nlspn_ros.node_settings import NodeSettings
+from nlspn_ros.pipeline.settings import NodeSettings
 
 UINT32_MAX = 2**32 - 1
 # values where C int, int32, size arithmetic or float32 casts break

@@ -203,7 +203,7 @@ def test_make_bag_from_a_raw_drive_keeps_the_recorded_stamps(raw_drive, tmp_path
 
     from nlspn_ros.bag.reader import BagReader
     from nlspn_ros.bag.topics import detect_topics
-    from nlspn_ros.conversions import cloud_to_xyz, stamp_to_ns
+    from nlspn_ros.pipeline.conversions import cloud_to_xyz, stamp_to_ns
 
     from ros_util import REPO_ROOT
 
@@ -247,7 +247,7 @@ def test_make_bag_from_a_raw_drive_keeps_the_recorded_stamps(raw_drive, tmp_path
     assert set(np.unique(ring_values.copy().view("<u2"))) == set(range(0, 64, 2))
     # ground truth: the odd rings, never where an even ring landed
     truth = next(m.msg for m in messages if m.topic == topics.ground_truth)
-    from nlspn_ros.conversions import depth_image_to_metres
+    from nlspn_ros.pipeline.conversions import depth_image_to_metres
 
     reference = np.nan_to_num(depth_image_to_metres(truth))
     seen = project_points(even, frames[0].t_cam_lidar, frames[0].camera).depth

@@ -21,11 +21,11 @@ import pytest
 from ruamel.yaml import YAML
 
 from nlspn_ros import launch_plan
-from nlspn_ros.bag.params import load_parameters
 from nlspn_ros.bag.writer import CAMERA_FRAME
 from nlspn_ros.cli import build_parser
 from nlspn_ros.launch_plan import ARGUMENTS, NodeLaunch, Plan, plan
-from nlspn_ros.node_settings import BY_NAME
+from nlspn_ros.pipeline.param_files import load_parameters
+from nlspn_ros.pipeline.settings import BY_NAME
 from nlspn_ros.ros.node import OUTPUTS as NODE_OUTPUTS
 
 from ros_util import REPO_ROOT, start_process, stop_process
@@ -196,8 +196,8 @@ def test_rviz_shows_only_topics_of_the_node_in_the_playback_setup():
 def test_kitti_config_holds_the_2011_09_26_calibration_and_node_parameters(kitti_dir):
     import numpy as np
 
-    from nlspn_ros.bag.params import settings_from_files
     from nlspn_ros.geometry import load_kitti_calib
+    from nlspn_ros.pipeline.param_files import settings_from_files
 
     settings = settings_from_files(REPO_ROOT / "config" / "kitti.yaml")
     _, t_cam_lidar = load_kitti_calib(kitti_dir / "calib" / "000001.txt", image_size=(1242, 375))

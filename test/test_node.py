@@ -27,13 +27,13 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
-from nlspn_ros import conversions
 from nlspn_ros.completion.factory import build_completer
 from nlspn_ros.completion.nlspn import NLSPNCompleter
-from nlspn_ros.frame import process_frame
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.msg import DepthCompletion
-from nlspn_ros.node_settings import NodeSettings
+from nlspn_ros.pipeline import conversions
+from nlspn_ros.pipeline.frame import process_frame
+from nlspn_ros.pipeline.settings import NodeSettings
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
 import depth_consumers

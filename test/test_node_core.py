@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
-from nlspn_ros import frame as frames
 from nlspn_ros.completion.factory import apply_runtime_settings, build_completer, check_settings
 from nlspn_ros.completion.ip_basic import IPBasicCompleter
-from nlspn_ros.conversions import cloud_fields, image_fields
 from nlspn_ros.geometry import CameraModel
-from nlspn_ros.mailbox import LatestMailbox
-from nlspn_ros.node_settings import PARAMETERS, NodeSettings
 from nlspn_ros.paths import REPO_ROOT
+from nlspn_ros.pipeline import frame as frames
+from nlspn_ros.pipeline.conversions import cloud_fields, image_fields
+from nlspn_ros.pipeline.mailbox import LatestMailbox
+from nlspn_ros.pipeline.settings import PARAMETERS, NodeSettings
 
 CAMERA = CameraModel.pinhole(40, 30, fx=30.0, fy=30.0, cx=19.5, cy=14.5)
 

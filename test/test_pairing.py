@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlspn_ros.pairing import (
+from nlspn_ros.pipeline.pairing import (
     CAMERA_INFO,
     CLOUD,
     IMAGE,

@@ -3,8 +3,8 @@
 Two modes, chosen by what the bag holds:
 
 * ``offline`` (sensor topics): image / camera_info / cloud are paired with
-  :class:`nlspn_ros.pairing.ApproximateTimePairer` and each pair goes through
-  :func:`nlspn_ros.frame.process_frame` with the node's settings (the node's own code path: crop,
+  :class:`nlspn_ros.pipeline.pairing.ApproximateTimePairer` and each pair goes through
+  :func:`nlspn_ros.pipeline.frame.process_frame` with the node's settings (the node's own code path: crop,
   scale, projection, completion, depth mask), so a live run gives bit-identical depth. The
   reference is the bag's ground-truth depth topic (matched by exact image stamp) when it has one;
   else held-out LiDAR points: of the projected pixels a fraction ``holdout`` (default 0.2) is
@@ -27,17 +27,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from nlspn_ros import conversions
 from nlspn_ros.bag.errors import BagDamagedError, BagError
 from nlspn_ros.bag.reader import BagReader
 from nlspn_ros.bag.topics import BagTopics, detect_topics
 from nlspn_ros.bag.types import TF_MESSAGE
 from nlspn_ros.completion import Completer
 from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, holdout_split, near_phantoms, ring_target
-from nlspn_ros.frame import BadInput, mask_depth, prepare_inputs, process_frame, project
 from nlspn_ros.metrics import METRIC_NAMES, MetricAccumulator
-from nlspn_ros.node_settings import NodeSettings
-from nlspn_ros.pairing import ApproximateTimePairer, Dropped, Reset
+from nlspn_ros.pipeline import conversions
+from nlspn_ros.pipeline.frame import BadInput, mask_depth, prepare_inputs, process_frame, project
+from nlspn_ros.pipeline.pairing import ApproximateTimePairer, Dropped, Reset
+from nlspn_ros.pipeline.settings import NodeSettings
 
 log = logging.getLogger(__name__)
 

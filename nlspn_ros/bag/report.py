@@ -27,7 +27,7 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     from tqdm import tqdm
 
     from nlspn_ros.bag.evaluate import transform_from_tf
-    from nlspn_ros.bag.params import load_parameters, settings_from_files
+    from nlspn_ros.pipeline.param_files import load_parameters, settings_from_files
 
     overrides = dict(overrides or {})
     evaluator = Evaluator(bag, holdout=holdout, seed=seed, mode=mode, completer=completer, protocol=protocol,

@@ -1,7 +1,7 @@
 """Writing rosbag2 files (sqlite3 or mcap) with rosbags, and building the sensor messages.
 
 Message builders take arrays / camera models and use the field dicts of
-:mod:`nlspn_ros.conversions` and :meth:`CameraModel.to_camera_info_fields`, so bags carry
+:mod:`nlspn_ros.pipeline.conversions` and :meth:`CameraModel.to_camera_info_fields`, so bags carry
 exactly what the node would publish or receive.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ import transforms3d
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from nlspn_ros import conversions
 from nlspn_ros.bag.errors import BagError
 from nlspn_ros.bag.types import typestore
 from nlspn_ros.geometry import CameraModel
+from nlspn_ros.pipeline import conversions
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 CAMERA_FRAME = "camera_optical_frame"

@@ -3,7 +3,7 @@ and the runtime parameters a built completer applies (or refuses)."""
 from __future__ import annotations
 
 from nlspn_ros.completion import Completer
-from nlspn_ros.node_settings import NodeSettings
+from nlspn_ros.pipeline.settings import NodeSettings
 
 
 class ModelLoadError(RuntimeError):

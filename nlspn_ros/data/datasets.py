@@ -184,7 +184,7 @@ class BagFramesDataset(_Augmented):
         super().__init__(crop, seed)
         from nlspn_ros.bag.evaluate import Evaluator
         from nlspn_ros.bag.make import params_file_for
-        from nlspn_ros.bag.params import settings_from_files
+        from nlspn_ros.pipeline.param_files import settings_from_files
 
         if params is None:
             params = [params_file_for(Path(bag))] if params_file_for(Path(bag)).is_file() else []

@@ -34,7 +34,7 @@ from rosgraph_msgs.msg import Clock
 
 from nlspn_ros.bag.reader import BagReader
 from nlspn_ros.bag.writer import DEFAULT_OFFERED_QOS, BagWriter
-from nlspn_ros.conversions import ns_to_stamp_fields
+from nlspn_ros.pipeline.conversions import ns_to_stamp_fields
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)

@@ -1,4 +1,4 @@
-"""Field dicts from :mod:`nlspn_ros.conversions` -> rclpy messages.
+"""Field dicts from :mod:`nlspn_ros.pipeline.conversions` -> rclpy messages.
 
 rclpy stores ``uint8[]`` as ``array.array('B')``. Given an ndarray it converts element by element
 (about 300 ms for a 1.7 MB image); its constructor copies any buffer once more, and so does the
@@ -16,7 +16,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import Header
 
-from nlspn_ros import conversions
+from nlspn_ros.pipeline import conversions
 
 
 def _with_data(msg: Any, data: np.ndarray) -> Any:

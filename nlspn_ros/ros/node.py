@@ -35,15 +35,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from nlspn_ros import extrinsic_source
-from nlspn_ros import frame as frames
 from nlspn_ros.allocator import keep_freed_memory
 from nlspn_ros.completion.factory import apply_runtime_settings, build_completer, check_settings
-from nlspn_ros.conversions import stamp_to_ns
-from nlspn_ros.mailbox import LatestMailbox
 from nlspn_ros.msg import DepthCompletion
-from nlspn_ros.node_settings import BY_NAME, PARAMETERS, NodeSettings, Parameter
-from nlspn_ros.pairing import (
+from nlspn_ros.pipeline import extrinsic_source
+from nlspn_ros.pipeline import frame as frames
+from nlspn_ros.pipeline.conversions import stamp_to_ns
+from nlspn_ros.pipeline.mailbox import LatestMailbox
+from nlspn_ros.pipeline.pairing import (
     CAMERA_INFO,
     CLOUD,
     IMAGE,
@@ -54,6 +53,7 @@ from nlspn_ros.pairing import (
     Pair,
     Reset,
 )
+from nlspn_ros.pipeline.settings import BY_NAME, PARAMETERS, NodeSettings, Parameter
 from nlspn_ros.ros import tf_lookup
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 

@@ -2,8 +2,8 @@
 
 tf2_ros ships with every ROS 2 distribution but not on PyPI: where it is missing this module still
 imports, :data:`AVAILABLE` is False and the node relies on its extrinsic parameters
-(:func:`nlspn_ros.extrinsic_source.configure_notice` says so). What to look up, what a failure
-counts as and what is said are decided in :mod:`nlspn_ros.extrinsic_source`.
+(:func:`nlspn_ros.pipeline.extrinsic_source.configure_notice` says so). What to look up, what a failure
+counts as and what is said are decided in :mod:`nlspn_ros.pipeline.extrinsic_source`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 from rclpy.duration import Duration
 from rclpy.time import Time
 
-from nlspn_ros import extrinsic_source
-from nlspn_ros.extrinsic_source import TF_MISSING, TF_TOO_OLD, TransformRequest
+from nlspn_ros.pipeline import extrinsic_source
+from nlspn_ros.pipeline.extrinsic_source import TF_MISSING, TF_TOO_OLD, TransformRequest
 
 try:
     import tf2_ros

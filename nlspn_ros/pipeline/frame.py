@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 
 from nlspn_ros.completion import Completer
-from nlspn_ros.conversions import MessageFormatError, cloud_to_xyz, image_to_rgb
 from nlspn_ros.geometry import CalibrationError, CameraModel, ProjectionStats, project_points
-from nlspn_ros.node_settings import NodeSettings
+from nlspn_ros.pipeline.conversions import MessageFormatError, cloud_to_xyz, image_to_rgb
+from nlspn_ros.pipeline.settings import NodeSettings
 
 
 class BadInput(ValueError):

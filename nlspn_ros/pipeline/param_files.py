@@ -7,7 +7,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from nlspn_ros.node_settings import BY_NAME, NodeSettings
+from nlspn_ros.pipeline.settings import BY_NAME, NodeSettings
 
 log = logging.getLogger(__name__)
 ROS_PARAMETERS = {"use_sim_time", "start_type_description_service"}  # every rclpy node has these

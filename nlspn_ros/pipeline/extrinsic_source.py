@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from nlspn_ros.conversions import stamp_to_ns
-from nlspn_ros.frame import BadInput
 from nlspn_ros.geometry import CalibrationError, transform_from_quaternion
-from nlspn_ros.node_settings import NodeSettings
+from nlspn_ros.pipeline.conversions import stamp_to_ns
+from nlspn_ros.pipeline.frame import BadInput
+from nlspn_ros.pipeline.settings import NodeSettings
 
 # bad_input.<kind> counters
 TF_MISSING = "tf_missing"  # no chain of transforms between the two frames (yet)
