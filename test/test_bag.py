@@ -13,10 +13,8 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from nlspn_ros.bag.errors import BagDamagedError, BagError
-from nlspn_ros.bag.evaluate import Evaluator
 from nlspn_ros.bag.make import BagTopicNames, params_file_for, write_sensor_bag
 from nlspn_ros.bag.reader import BagReader
-from nlspn_ros.bag.report import evaluate_bag
 from nlspn_ros.bag.topics import detect_topics
 from nlspn_ros.bag.types import typestore
 from nlspn_ros.bag.writer import BagWriter, camera_info_msg, image_msg
@@ -25,6 +23,8 @@ from nlspn_ros.data.holdout import holdout_split, near_phantom_share
 from nlspn_ros.data.sensor_frames import SensorFrame, hold_out_points, kitti_frames
 from nlspn_ros.geometry import CameraModel, project_to_depth
 from nlspn_ros.metrics import depth_metrics
+from nlspn_ros.offline.bag_evaluation import Evaluator
+from nlspn_ros.offline.bag_report import evaluate_bag
 from nlspn_ros.pipeline.conversions import depth_image_to_metres, image_to_array, stamp_to_ns
 from nlspn_ros.pipeline.param_files import settings_from_files
 

@@ -8,8 +8,14 @@ import torch
 
 from nlspn_ros import paths
 from nlspn_ros.data.synthetic import render_frame
-from nlspn_ros.evaluation import METHODS, complete_all, evaluate_kitti, evaluate_synthetic, kitti_frame
 from nlspn_ros.model import NLSPNConfig, NLSPNModel, load_checkpoint
+from nlspn_ros.offline.frame_evaluation import (
+    METHODS,
+    complete_all,
+    evaluate_kitti,
+    evaluate_synthetic,
+    kitti_frame,
+)
 
 
 @pytest.fixture(scope="module")

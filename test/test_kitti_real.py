@@ -24,8 +24,8 @@ from nlspn_ros.data.kitti import (
     read_odometry_sequence,
     read_raw_drive,
 )
-from nlspn_ros.evaluation import protocol_inputs
 from nlspn_ros.geometry import project_points
+from nlspn_ros.offline.frame_evaluation import protocol_inputs
 
 
 def sources_counts(raw_drive):
@@ -270,9 +270,9 @@ def test_evaluate_a_bag_with_ring_fields_under_protocol_b(raw_drive, tmp_path):
     """A bag with full sweeps (ring field, no ground-truth topic): `evaluate --protocol rings` scores
     the odd rings, exactly as the ring holdout written into a bag by make-bag."""
     from nlspn_ros.bag.make import write_sensor_bag
-    from nlspn_ros.bag.report import evaluate_bag
     from nlspn_ros.completion.ip_basic import IPBasicCompleter
     from nlspn_ros.data.sensor_frames import hold_out_rings, kitti_frames
+    from nlspn_ros.offline.bag_report import evaluate_bag
 
     full = write_sensor_bag(tmp_path / "full", kitti_frames(raw_drive, ["116", "117"]))
     held = write_sensor_bag(tmp_path / "held", hold_out_rings(kitti_frames(raw_drive, ["116", "117"])))

@@ -11,7 +11,7 @@ import torch
 
 from nlspn_ros.data.datasets import KittiDCDataset, SyntheticDataset, random_crop_flip, read_kitti_depth
 from nlspn_ros.model import NLSPNConfig, NLSPNModel, load_checkpoint
-from nlspn_ros.train import TrainSettings, lr_factor, official_loss, run_progress, train
+from nlspn_ros.offline.training import TrainSettings, lr_factor, official_loss, run_progress, train
 
 TINY = NLSPNConfig.small(prop_time=3)
 SIZE = (152, 44)
@@ -125,8 +125,8 @@ def test_bag_frames_hold_out_lidar_as_targets(tmp_path):
     from dataclasses import replace
 
     from nlspn_ros.bag.make import write_sensor_bag
-    from nlspn_ros.data.datasets import BagFramesDataset
     from nlspn_ros.data.sensor_frames import synthetic_frames
+    from nlspn_ros.offline.bag_dataset import BagFramesDataset
 
     bag = tmp_path / "scenes"
     # no ground-truth topic: the targets are held-out LiDAR pixels

@@ -1,1 +1,5 @@
-"""Bag tools core (rosbags, no rclpy): typestore, streaming reader, message builders, writer."""
+"""Bag I/O with rosbags (no rclpy).
+
+Typestore, streaming reader with damage recovery, topic detection, message builders and writer;
+:mod:`.make` writes sensor bags.
+"""

@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nlspn_ros.bag.errors import BagError
     from nlspn_ros.bag.make import params_file_for
-    from nlspn_ros.bag.report import evaluate_bag, print_table
     from nlspn_ros.model import CheckpointError
+    from nlspn_ros.offline.bag_report import evaluate_bag, print_table
 
     if args.panels and args.output is None:
         print("error: --panels needs --output")

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     from nlspn_ros import paths
     from nlspn_ros.data.kitti import read_kitti
-    from nlspn_ros.evaluation import evaluate_real
     from nlspn_ros.model import load_checkpoint
+    from nlspn_ros.offline.frame_evaluation import evaluate_real
 
     checkpoint = args.checkpoint or paths.DEFAULT_CHECKPOINT
     folders = args.kitti_dir or [paths.kitti_samples_dir()]

@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from nlspn_ros import paths
-    from nlspn_ros.evaluation import evaluate_synthetic
     from nlspn_ros.model import load_checkpoint
+    from nlspn_ros.offline.frame_evaluation import evaluate_synthetic
 
     if args.threads:
         torch.set_num_threads(args.threads)

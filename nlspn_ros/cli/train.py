@@ -114,15 +114,11 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from nlspn_ros.data.datasets import (
-        BagFramesDataset,
-        KittiDCDataset,
-        LidarHoldoutDataset,
-        SyntheticDataset,
-    )
+    from nlspn_ros.data.datasets import KittiDCDataset, LidarHoldoutDataset, SyntheticDataset
     from nlspn_ros.data.kitti import read_kitti
     from nlspn_ros.model import NLSPNConfig
-    from nlspn_ros.train import TrainSettings, train
+    from nlspn_ros.offline.bag_dataset import BagFramesDataset
+    from nlspn_ros.offline.training import TrainSettings, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.threads:

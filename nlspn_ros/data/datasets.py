@@ -53,7 +53,7 @@ def random_crop_flip(
     return out
 
 
-class _Augmented(Dataset):
+class AugmentedDataset(Dataset):
     """Shared crop/flip logic; ``seed`` + the item index + ``epoch`` seed each crop."""
 
     def __init__(self, crop: tuple[int, int] | None, seed: int) -> None:
@@ -71,7 +71,7 @@ class _Augmented(Dataset):
         return to_sample(rgb, sparse, gt)
 
 
-class SyntheticDataset(_Augmented):
+class SyntheticDataset(AugmentedDataset):
     """Synthetic frames of ``seeds`` at ``size`` (width, height); with ``cache_dir`` they are rendered
     once and then read from ``.npz`` (a cache holds one size)."""
 
@@ -121,7 +121,7 @@ def read_kitti_depth(path: str | Path) -> np.ndarray:
     return image.astype(np.float32) / 256.0
 
 
-class KittiDCDataset(_Augmented):
+class KittiDCDataset(AugmentedDataset):
     """KITTI depth completion as listed by an official NLSPN split JSON.
 
     ``{"train": [{"rgb": ..., "depth": ..., "gt": ..., "K": ...}, ...], "val": [...], "test": [...]}``,
@@ -163,57 +163,13 @@ class KittiDCDataset(_Augmented):
         return self._sample(index, rgb, sparse, gt)
 
 
-class BagFramesDataset(_Augmented):
-    """Frames of a rosbag2 sensor bag, through the node's own pipeline (pairing, projection, crop).
-
-    The bag is read once with :class:`nlspn_ros.bag.evaluate.Evaluator` and the node settings of
-    ``params`` (default: ``<bag>.params.yaml`` when it exists, as ``nlspn_ros evaluate`` does). The
-    target of each frame is the bag's ground-truth depth topic when it has one, else ``holdout`` of
-    the projected LiDAR pixels (drawn with ``rng([seed, image stamp])``), removed from the input.
-    Frames are kept in memory (bags for fine-tuning are small); ``crop`` must fit the output size.
-    """
-
-    def __init__(
-        self,
-        bag: str | Path,
-        holdout: float = 0.2,
-        crop: tuple[int, int] | None = None,
-        seed: int = 0,
-        params: list[Path] | None = None,
-    ) -> None:
-        super().__init__(crop, seed)
-        from nlspn_ros.bag.evaluate import Evaluator
-        from nlspn_ros.bag.make import params_file_for
-        from nlspn_ros.pipeline.param_files import settings_from_files
-
-        if params is None:
-            params = [params_file_for(Path(bag))] if params_file_for(Path(bag)).is_file() else []
-        settings = settings_from_files(*params)
-        self.frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        evaluator = Evaluator(bag, completer=_InputCollector(), settings=settings, holdout=holdout, seed=seed)
-        result = evaluator.run(
-            lambda _frame, data: self.frames.append((data.rgb, data.sparse, data.reference))
-        )
-        self.dropped = dict(result.dropped)
-        if result.error:
-            raise ValueError(f"{bag}: {result.error}")
-        if not self.frames:
-            raise ValueError(f"{bag}: no usable frames (dropped: {self.dropped})")
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return self._sample(index, *self.frames[index])
-
-
 def _projected(frame: KittiFrame, box: tuple[slice, slice], mask: np.ndarray | None = None) -> np.ndarray:
     """Sparse depth of the frame's points (those of ``mask``), cut to ``box`` (rows, columns)."""
     points = frame.points if mask is None else frame.points[mask]
     return np.ascontiguousarray(project_to_depth(points, frame.t_cam_lidar, frame.camera)[box])
 
 
-class LidarHoldoutDataset(_Augmented):
+class LidarHoldoutDataset(AugmentedDataset):
     """Real frames trained from their own LiDAR: part of the sweep is the input, the rest the target.
 
     Every time an item is drawn (seeded by ``seed``, the epoch and the index) it gets a new holdout:
@@ -269,15 +225,3 @@ class LidarHoldoutDataset(_Augmented):
         else:
             sparse, target = item[f"rings_{int(rng.integers(2))}"]
         return self._sample(index, item["rgb"], sparse, target)
-
-
-class _InputCollector:
-    """A completer that completes nothing: walking the evaluator's pipeline yields the inputs we want."""
-
-    name = "inputs"
-    device = "cpu"
-
-    def complete(self, rgb: np.ndarray, sparse: np.ndarray):
-        from nlspn_ros.completion import Completion
-
-        return Completion(np.zeros_like(sparse), None, {})

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from nlspn_ros import paths
-from nlspn_ros.bag.demo_report import SourceReport, compare, write_report
 from nlspn_ros.bag.make import write_sensor_bag
 from nlspn_ros.bag.reader import BagReader
-from nlspn_ros.bag.report import evaluate_bag, print_table
 from nlspn_ros.bag.topics import detect_topics
 from nlspn_ros.data.kitti import dc_crop_box
 from nlspn_ros.data.sensor_frames import hold_out_points, hold_out_rings, kitti_frames, synthetic_frames
+from nlspn_ros.offline.bag_report import evaluate_bag, print_table
+from nlspn_ros.offline.demo_report import SourceReport, compare, write_report
 from nlspn_ros.pipeline.conversions import stamp_to_ns
 from nlspn_ros.ros.live_run import replay_and_record
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from nlspn_ros.bag.evaluate import EvaluationResult
-from nlspn_ros.bag.report import jsonable, metrics_table
 from nlspn_ros.metrics import METRIC_NAMES
+from nlspn_ros.offline.bag_evaluation import EvaluationResult
+from nlspn_ros.offline.bag_report import jsonable, metrics_table
 
 TOLERANCE = 1e-6
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nlspn_ros.bag.evaluate import FrameData
+from nlspn_ros.offline.bag_evaluation import FrameData
 
 
 def _colour(values: np.ndarray, valid: np.ndarray, top: float, colormap: int) -> np.ndarray:

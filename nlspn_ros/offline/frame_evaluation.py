@@ -244,8 +244,8 @@ def evaluate_real(
     Besides the KITTI metrics, ``near_phantom`` is the share of target pixels predicted nearer than
     half their depth (pooled over frames), the error that makes a robot brake for nothing.
     """
-    from nlspn_ros.bag.evaluate import FrameData
-    from nlspn_ros.bag.panels import write_panels
+    from nlspn_ros.offline.bag_evaluation import FrameData
+    from nlspn_ros.offline.panels import write_panels
 
     model.eval()
     accumulators = {name: MetricAccumulator() for name in METHODS}

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nlspn_ros.bag.evaluate import EvaluationResult, Evaluator, FrameData, FrameResult
 from nlspn_ros.metrics import METRIC_NAMES
+from nlspn_ros.offline.bag_evaluation import EvaluationResult, Evaluator, FrameData, FrameResult
 
 # Displayed as the KITTI benchmark does: RMSE/MAE in mm, iRMSE/iMAE in 1/km.
 DISPLAY_SCALE = {"RMSE": 1000.0, "MAE": 1000.0, "iRMSE": 1000.0, "iMAE": 1000.0, "near_phantom": 100.0}
@@ -26,7 +26,7 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     writes ``output/metrics.json`` and ``output/panels/``."""
     from tqdm import tqdm
 
-    from nlspn_ros.bag.evaluate import transform_from_tf
+    from nlspn_ros.offline.bag_evaluation import transform_from_tf
     from nlspn_ros.pipeline.param_files import load_parameters, settings_from_files
 
     overrides = dict(overrides or {})
@@ -51,7 +51,7 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
         if on_frame is not None:
             on_frame(frame, data)
         if panels and output is not None:
-            from nlspn_ros.bag.panels import write_panels
+            from nlspn_ros.offline.panels import write_panels
 
             write_panels(output / "panels" / f"frame_{frame.index:04d}.png", data,
                          f"frame {frame.index} @ {frame.image_stamp_ns * 1e-9:.3f} s")
