@@ -2,7 +2,7 @@
 
     ros2 launch nlspn_ros kitti_playback.launch.py bag:=/path/to/kitti_bag rviz:=true
 
-``--show-args`` lists the arguments; what they start is decided in nlspn_ros/launch_plan.py
+``--show-args`` lists the arguments; what they start is decided in nlspn_ros/ros/launch_plan.py
 (docs/bags_and_launch.md).
 """
 from nlspn_ros.ros.launch_actions import launch_description

@@ -3,7 +3,7 @@
     ros2 launch nlspn_ros multi_camera.launch.py cameras:=front,left points:=/velodyne_points \
         camera_params:=/path/to/extrinsics/{camera}.yaml
 
-``--show-args`` lists the arguments; what they start is decided in nlspn_ros/launch_plan.py
+``--show-args`` lists the arguments; what they start is decided in nlspn_ros/ros/launch_plan.py
 (docs/bags_and_launch.md).
 """
 from nlspn_ros.ros.launch_actions import launch_description

@@ -4,7 +4,7 @@
         points:=/velodyne_points params_file:=/path/to/my_robot.yaml
 
 ``ros2 launch nlspn_ros nlspn.launch.py --show-args`` lists the arguments; what they start is decided
-in nlspn_ros/launch_plan.py (docs/bags_and_launch.md).
+in nlspn_ros/ros/launch_plan.py (docs/bags_and_launch.md).
 """
 from nlspn_ros.ros.launch_actions import launch_description
 

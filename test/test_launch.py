@@ -1,7 +1,7 @@
 """Launch files, their plan, RViz and KITTI configuration.
 
-Everywhere: each launch file only declares :data:`nlspn_ros.launch_plan.ARGUMENTS` and turns
-:func:`nlspn_ros.launch_plan.plan` into actions, so the decisions (nodes, names, namespaces,
+Everywhere: each launch file only declares :data:`nlspn_ros.ros.launch_plan.ARGUMENTS` and turns
+:func:`nlspn_ros.ros.launch_plan.plan` into actions, so the decisions (nodes, names, namespaces,
 parameters, remappings, per-camera files, the replay) are checked here in plain Python: every
 argument changes what is started, every override names a node parameter with its type, every
 remapping a topic the node uses, every referenced file exists after the build.
@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from nlspn_ros import launch_plan
 from nlspn_ros.bag.writer import CAMERA_FRAME
 from nlspn_ros.cli import build_parser
-from nlspn_ros.launch_plan import ARGUMENTS, NodeLaunch, Plan, plan
 from nlspn_ros.pipeline.param_files import load_parameters
 from nlspn_ros.pipeline.settings import BY_NAME
+from nlspn_ros.ros import launch_plan
+from nlspn_ros.ros.launch_plan import ARGUMENTS, NodeLaunch, Plan, plan
 from nlspn_ros.ros.node import OUTPUTS as NODE_OUTPUTS
 
 from ros_util import REPO_ROOT, start_process, stop_process

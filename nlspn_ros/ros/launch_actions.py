@@ -1,9 +1,9 @@
-"""Turns a :class:`nlspn_ros.launch_plan.Plan` into launch actions: the only code that imports launch.
+"""Turns a :class:`nlspn_ros.ros.launch_plan.Plan` into launch actions: the only code that imports launch.
 
 Every launch file in launch/ is ``launch_description("<its file name>")``: its arguments are
-declared from :data:`nlspn_ros.launch_plan.ARGUMENTS` (so ``ros2 launch ... --show-args`` lists
+declared from :data:`nlspn_ros.ros.launch_plan.ARGUMENTS` (so ``ros2 launch ... --show-args`` lists
 exactly what is used), and once their values are known an OpaqueFunction asks
-:func:`nlspn_ros.launch_plan.plan` what to start. Parameter overrides keep the Python type the plan
+:func:`nlspn_ros.ros.launch_plan.plan` what to start. Parameter overrides keep the Python type the plan
 gave them (``ParameterValue(value, value_type=type(value))``): a string is never re-read as YAML.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import Action, LaunchContext, LaunchDescription
-from nlspn_ros.launch_plan import PACKAGE, NodeLaunch, arguments, plan
+from nlspn_ros.ros.launch_plan import PACKAGE, NodeLaunch, arguments, plan
 
 
 def _node(spec: NodeLaunch) -> Node:
