@@ -7,8 +7,12 @@ import heavy libraries (torch, rosbags) inside ``run``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
+from typing import TypeVar
+
+Options = TypeVar("Options")
 
 # subcommand name -> module (imported only when that subcommand is used or listed)
 COMMANDS: dict[str, str] = {
@@ -22,6 +26,12 @@ COMMANDS: dict[str, str] = {
     "evaluate-synthetic": "nlspn_ros.cli.evaluate_synthetic",
     "evaluate-kitti": "nlspn_ros.cli.evaluate_kitti",
 }
+
+
+def options(cls: type[Options], args: argparse.Namespace) -> Options:
+    """The options dataclass ``cls`` of a lower layer (e.g. ``ros.bag_cli.ReplayOptions``) from the
+    parsed arguments: each field takes the argument of its name, so ros/ never sees argparse."""
+    return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
 
 
 def build_parser() -> argparse.ArgumentParser:

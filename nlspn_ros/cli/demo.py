@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlspn_ros.ros.demo import run_demo
+    from nlspn_ros.cli import options
+    from nlspn_ros.ros.demo import DemoOptions, run_demo
 
-    return run_demo(args)
+    return run_demo(options(DemoOptions, args))

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlspn_ros.ros.bag_cli import record
+    from nlspn_ros.cli import options
+    from nlspn_ros.ros.bag_cli import RecordOptions, record
 
-    return record(args)
+    return record(options(RecordOptions, args))

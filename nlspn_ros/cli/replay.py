@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlspn_ros.ros.bag_cli import replay
+    from nlspn_ros.cli import options
+    from nlspn_ros.ros.bag_cli import ReplayOptions, replay
 
-    return replay(args)
+    return replay(options(ReplayOptions, args))

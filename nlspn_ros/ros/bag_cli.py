@@ -1,9 +1,10 @@
 """The rclpy side of the ``replay`` and ``record`` subcommands (nlspn_ros/cli/ stays ROS-free)."""
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -13,12 +14,38 @@ from nlspn_ros.bag.errors import BagError
 from nlspn_ros.ros.bag_io import BagPlayer, Recorder, ReplayError
 
 
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What ``nlspn_ros replay`` does (the command's options; docs in nlspn_ros/cli/replay.py)."""
+
+    bag: Path
+    rate: float
+    topics: list[str] | None  # None: every topic
+    prefix: str
+    no_clock: bool
+    wait_for_subscribers: float  # seconds; 0: do not wait
+    wait_topics: list[str] | None  # None: every replayed topic
+    wait_for_node: str | None
+    delay: float  # seconds
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """What ``nlspn_ros record`` does (docs in nlspn_ros/cli/record.py)."""
+
+    output: Path
+    topics: list[str]
+    storage: str
+    duration: float  # seconds; 0: until interrupted
+    discovery_timeout: float  # seconds
+
+
 def _error(message: str, status: int) -> int:
     print(f"nlspn_ros replay: error: {message}", file=sys.stderr, flush=True)
     return status
 
 
-def replay(args: argparse.Namespace) -> int:
+def replay(args: ReplayOptions) -> int:
     if args.rate <= 0:
         return _error(f"--rate must be > 0, got {args.rate:g}", 2)
     if args.wait_for_node and args.wait_for_subscribers <= 0:
@@ -60,7 +87,7 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def record(args: argparse.Namespace) -> int:
+def record(args: RecordOptions) -> int:
     rclpy.init()
     node = Node("nlspn_bag_recorder")
     recorder = None

@@ -1,13 +1,13 @@
 """The demo's orchestration: bags, node process, live replay + recording, evaluations, report."""
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,26 @@ DRIVE_PROTOCOLS = {
 }
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``nlspn_ros demo`` does (the command's options; docs in nlspn_ros/cli/demo.py)."""
+
+    output: Path
+    frames: int  # synthetic frames
+    width: int
+    height: int
+    kitti_height: int  # rows of the KITTI samples' bottom crop
+    no_kitti: bool
+    drive: Path | None  # None: the shared KITTI raw drive, when present
+    drive_step: int
+    method: str
+    checkpoint: Path | None  # None: the shipped model
+    device: str
+    storage: str
+    rate: float
+    quiet: bool
+
+
 class DemoError(RuntimeError):
     pass
 
@@ -88,7 +108,7 @@ def live_latency(recorded: Path, output_topic: str, sent_at_ns: dict[int, int]) 
     return latencies
 
 
-def run_source(name: str, bag: Path, params: list[Path], out: Path, args: argparse.Namespace) -> SourceReport:
+def run_source(name: str, bag: Path, params: list[Path], out: Path, args: DemoOptions) -> SourceReport:
     topics = detect_topics(BagReader(bag).topics)
     namespace = f"{NAMESPACE}/{name}"
     output_topic = f"{namespace}/completion"
@@ -147,7 +167,7 @@ def _crop_params(path: Path, frames, height: int | None = None) -> Path:
     return path
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(args: DemoOptions) -> int:
     started = time.monotonic()
     out: Path = args.output.resolve()
     if out.exists():
