@@ -24,8 +24,8 @@ LOG = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # (level - mean) / std for every uint8 level, per channel, in float32 as the arithmetic on
-# tensors would do it: one cv2.LUT per channel normalizes and reorders HWC -> CHW in ~1.3 ms
-# at 1216x352 (float conversion, permute and arithmetic in torch: 7-16 ms CPU)
+# tensors would do it: one cv2.LUT per channel normalizes and reorders HWC -> CHW several times
+# faster than float conversion, permute and arithmetic in torch on the CPU (docs/model.md)
 _NORMALIZE_LUT = (
     (torch.arange(256, dtype=torch.float32).view(1, 256) - torch.tensor(IMAGENET_MEAN).view(3, 1) * 255.0)
     / (torch.tensor(IMAGENET_STD).view(3, 1) * 255.0)

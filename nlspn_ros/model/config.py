@@ -76,8 +76,8 @@ class NLSPNConfig:
     @classmethod
     def small(cls, **overrides: Any) -> NLSPNConfig:
         """The small model (the shipped default's architecture): thin encoder (8/16/32/64
-        channels, one block per layer), same propagation; ~0.8 s a 1216x352 frame on 2 CPU
-        cores. ``small(channels=(16, 32, 64, 128), stem=(12, 4))`` is the wider variant."""
+        channels, one block per layer), same propagation, fast enough for a CPU (timings in
+        docs/model.md). ``small(channels=(16, 32, 64, 128), stem=(12, 4))`` is the wider variant."""
         base = dict(
             network="custom", blocks=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem=(6, 2),
             prop_time=18, prop_kernel=3, affinity="TGASS", conf_prop=True, preserve_input=True,
