@@ -90,7 +90,7 @@ class NLSPNModel(nn.Module):
         """Complete a batch; any H, W (the decoder crops its odd-size extras).
 
         Args:
-            rgb: (B, 3, H, W) float32, ImageNet-normalized RGB (``nlspn_ros.inference.normalize_rgb``).
+            rgb: (B, 3, H, W) float32, ImageNet-normalized RGB (the NLSPN completer's ``normalize_rgb``).
             dep: (B, 1, H, W) float32 sparse depth in metres, 0 = no measurement.
 
         Returns:
