@@ -6,7 +6,7 @@ Target (issue 4): median <= 3 ms on the project's 2-core CPU.
 
 As in the node, the calls run in a worker thread with the allocator settings the node applies at
 start-up (``nlspn_ros.allocator.keep_freed_memory``); ``--allocator default`` leaves glibc's
-defaults, under which every call page-faults its fresh buffers (about 1.5-2 ms more).
+defaults, under which every call page-faults its fresh buffers (docs/geometry.md, Speed, has both).
 
 Clouds: the first 120,000 points of the real KITTI sweep 000001 with its calibration, cropped to
 the KITTI depth-completion size (1216x352, ~17k points land), and a synthetic cloud with every

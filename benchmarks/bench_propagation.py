@@ -7,8 +7,8 @@ Times ``prop_time`` iterations (plan set-up included for ours) at KITTI (1216x24
 (304x228) training crops, batch 1 and 4, forward and forward+backward, and checks the
 accuracy of our float32 propagation against a float64 run of the port on depths of 0-80 m
 at 1216 px width (target: max abs error < 1 mm; speed-up >= 4x forward, >= 5x fwd+bwd on CPU).
-The port samples with ``grid_sample`` (a fused kernel): a strong baseline; a literal per-tap
-translation of DCNv2's im2col was another ~10x slower here.
+The port samples with ``grid_sample`` (a fused kernel): a strong baseline, faster than a literal
+per-tap translation of DCNv2's im2col (docs/model.md, Benchmarks).
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 Every frame allocates and frees buffers of 0.1-2 MB (point coordinates, images, messages). glibc
 serves blocks over its mmap threshold with fresh ``mmap`` pages and, in the threads the node
 works in, hands freed memory straight back to the kernel; the next frame then pays a page fault
-for every 4 KB it touches. Measured on our 2-core CPU: projecting 120k points into 1216x352 takes
-4.6 ms in a worker thread by default and 2.7 ms with these settings.
+for every 4 KB it touches. ``benchmarks/bench_projection.py --allocator kept|default`` measures
+the difference (figures in docs/geometry.md, Speed).
 
 :func:`keep_freed_memory` sets glibc's ``M_MMAP_THRESHOLD`` (blocks up to 32 MiB come from the heap)
 and ``M_TRIM_THRESHOLD`` (up to 256 MiB of free heap is kept), the kind of setting the ROS 2

@@ -16,9 +16,10 @@ import numpy as np
 class Completion:
     """Dense output for one frame, at the input's size.
 
-    ``depth``: HxW float32 metres, 0 where the completer has no estimate.
-    ``confidence``: HxW float32 in 0..1, or None when the completer has none.
-    ``timings_ms``: stage name -> milliseconds spent in this call.
+    Attributes:
+        depth: (H, W) float32 metres, 0 where the completer has no estimate.
+        confidence: (H, W) float32 in 0..1, or None when the completer has none.
+        timings_ms: stage name -> wall milliseconds spent in this call (names per completer).
     """
 
     depth: np.ndarray
@@ -27,9 +28,24 @@ class Completion:
 
 
 class Completer(Protocol):
-    """``complete(rgb, sparse)``: rgb HxWx3 uint8 (RGB order), sparse HxW float32 metres (0 = none)."""
+    """``complete(rgb, sparse)``: rgb HxWx3 uint8 (RGB order), sparse HxW float32 metres (0 = none).
+
+    Attributes:
+        name: short method name (``nlspn``, ``ip_basic``, ``nearest``).
+        device: where it runs, a torch device string (``cpu``, ``cuda:0``).
+    """
 
     name: str
     device: str
 
-    def complete(self, rgb: np.ndarray, sparse: np.ndarray) -> Completion: ...
+    def complete(self, rgb: np.ndarray, sparse: np.ndarray) -> Completion:
+        """Dense depth for one frame.
+
+        Args:
+            rgb: (H, W, 3) uint8 image, RGB order.
+            sparse: (H, W) float32 projected LiDAR depth in metres, 0 = no measurement.
+
+        Returns:
+            The :class:`Completion` at (H, W).
+        """
+        ...

@@ -11,7 +11,20 @@ class ModelLoadError(RuntimeError):
 
 
 def build_completer(settings: NodeSettings) -> Completer:
-    """The completer the read-only parameters ask for; :class:`ModelLoadError` if it cannot be made."""
+    """The completer the read-only parameters ask for; :class:`ModelLoadError` if it cannot be made.
+
+    Args:
+        settings: reads ``method``; for ``ip_basic`` ``max_depth`` (metres), for ``nlspn``
+            ``checkpoint`` (empty = the shipped default), ``device``, ``precision`` and
+            ``model_overrides`` (the parsed ``model_config``). The NLSPN completer gets no depth
+            limit: the frame pipeline masks its output.
+
+    Returns:
+        An ``IPBasicCompleter`` or an ``NLSPNCompleter``.
+
+    Raises:
+        ModelLoadError: any failure to build it, with the method, the source and the cause.
+    """
     method = settings["method"]
     try:
         if method == "ip_basic":
@@ -37,6 +50,11 @@ def apply_prop_time(completer: Completer, settings: NodeSettings, default: int |
     """Set the propagation steps from ``settings['prop_time']`` (-1 = ``default``, the checkpoint's).
 
     ``default`` is None for completers without propagation (IP-Basic): nothing to set.
+
+    Args:
+        completer: changed in place when its ``prop_time`` differs.
+        settings: reads ``prop_time`` (iterations; -1 = ``default``).
+        default: the checkpoint's ``prop_time``, or None.
     """
     if default is None:
         return
@@ -46,13 +64,30 @@ def apply_prop_time(completer: Completer, settings: NodeSettings, default: int |
 
 
 def has_confidence(completer: Completer) -> bool:
-    """Whether ``complete`` returns a confidence map (NLSPN with ``conf_prop``; IP-Basic never)."""
+    """Whether ``complete`` returns a confidence map (NLSPN with ``conf_prop``; IP-Basic never).
+
+    Args:
+        completer: any completer; one without a ``config`` has no confidence.
+
+    Returns:
+        True when its ``Completion.confidence`` is a map.
+    """
     return bool(getattr(getattr(completer, "config", None), "conf_prop", False))
 
 
 def check_settings(completer: Completer, settings: NodeSettings) -> None:
     """Raise :class:`ValueError` for a runtime parameter this completer could not apply: accepting
-    it would change nothing (the node refuses it with this reason)."""
+    it would change nothing (the node refuses it with this reason).
+
+    Args:
+        completer: the built completer.
+        settings: reads ``method``, ``prop_time`` and ``confidence_threshold``.
+
+    Raises:
+        ValueError: ``prop_time`` >= 0 for a completer without propagation, or a
+            ``confidence_threshold`` above 0 for one without confidence; the message names the
+            parameter.
+    """
     method = settings["method"]
     if settings["prop_time"] >= 0 and getattr(completer, "prop_time", None) is None:
         raise ValueError(f"prop_time: method {method} has no propagation steps (leave it at -1)")
@@ -70,6 +105,11 @@ def apply_runtime_settings(
     ``prop_time`` (see :func:`apply_prop_time`) and ``max_depth``, which IP-Basic's inversion needs
     (a completer built without a depth limit, like the node's NLSPN, has ``max_depth`` None and
     keeps it: its output is masked to ``max_depth`` by the frame pipeline).
+
+    Args:
+        completer: changed in place.
+        settings: reads ``prop_time`` and ``max_depth`` (metres).
+        default_prop_time: the checkpoint's ``prop_time``, or None without propagation.
     """
     apply_prop_time(completer, settings, default_prop_time)
     if getattr(completer, "max_depth", None) not in (None, settings["max_depth"]):

@@ -53,6 +53,20 @@ def fill_in_fast(
 
     Measurements beyond ``max_depth`` are clipped to it (the inversion needs ``d <= max_depth``).
     Pixels the method cannot reach stay 0.
+
+    Args:
+        sparse: (H, W) depth in metres, 0 = no measurement (values up to 0.1 m count as none, as
+            in the official code); not modified.
+        max_depth: the inversion depth, metres.
+        extrapolate: extend each column's top-most value to the top row and fill large gaps
+            with a 31x31 dilation (the official ``extrapolate``).
+        blur_type: ``bilateral`` or ``gaussian`` (a masked gaussian) for the final smoothing.
+
+    Returns:
+        (H, W) float32 dense depth in metres, 0 where nothing reached.
+
+    Raises:
+        ValueError: an unknown ``blur_type``, ``sparse`` not 2-D, or NaN/inf in it.
     """
     if blur_type not in BLUR_TYPES:
         raise ValueError(f"blur_type must be one of {BLUR_TYPES}, got {blur_type!r}")
@@ -95,7 +109,17 @@ def fill_in_fast(
 
 
 def nearest_fill(sparse: np.ndarray) -> np.ndarray:
-    """Every pixel takes the depth of its nearest measurement (Euclidean, exact); all 0 if none."""
+    """Every pixel takes the depth of its nearest measurement (Euclidean, exact); all 0 if none.
+
+    Args:
+        sparse: (H, W) depth in metres; values > 0 are measurements. Not modified.
+
+    Returns:
+        (H, W) float32 depth in metres.
+
+    Raises:
+        ValueError: ``sparse`` not 2-D, or NaN/inf in it.
+    """
     depth = _check_sparse(sparse)
     valid = depth > 0
     if not valid.any():
@@ -110,7 +134,20 @@ def nearest_fill(sparse: np.ndarray) -> np.ndarray:
 
 
 class IPBasicCompleter:
-    """IP-Basic ``fill_in_fast`` as a :class:`~nlspn_ros.completion.Completer` (CPU, no confidence)."""
+    """IP-Basic ``fill_in_fast`` as a :class:`~nlspn_ros.completion.Completer` (CPU, no confidence).
+
+    ``complete(rgb, sparse)`` ignores the image (its shape is checked) and returns
+    ``Completion(depth, None, {"ip_basic": ms})``, depth as :func:`fill_in_fast` gives it.
+
+    Args:
+        max_depth: IP-Basic's inversion depth, metres (> 0); farther measurements are clipped
+            to it. May be changed between frames.
+        extrapolate: as :func:`fill_in_fast`.
+        blur_type: as :func:`fill_in_fast`.
+
+    Raises:
+        ValueError: an unknown ``blur_type`` or a ``max_depth`` that is not positive.
+    """
 
     name = "ip_basic"
     device = "cpu"
@@ -132,7 +169,11 @@ class IPBasicCompleter:
 
 
 class NearestCompleter:
-    """Nearest-measurement fill as a :class:`~nlspn_ros.completion.Completer` (evaluation reference)."""
+    """Nearest-measurement fill as a :class:`~nlspn_ros.completion.Completer` (evaluation reference).
+
+    ``complete(rgb, sparse)`` ignores the image (its shape is checked) and returns
+    ``Completion(depth, None, {"nearest": ms})``, depth as :func:`nearest_fill` gives it.
+    """
 
     name = "nearest"
     device = "cpu"

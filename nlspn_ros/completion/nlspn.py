@@ -24,8 +24,8 @@ LOG = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # (level - mean) / std for every uint8 level, per channel, in float32 as the arithmetic on
-# tensors would do it: one cv2.LUT per channel normalizes and reorders HWC -> CHW in ~1.3 ms
-# at 1216x352 (float conversion, permute and arithmetic in torch: 7-16 ms CPU)
+# tensors would do it: one cv2.LUT per channel normalizes and reorders HWC -> CHW several times
+# faster than float conversion, permute and arithmetic in torch on the CPU (docs/model.md)
 _NORMALIZE_LUT = (
     (torch.arange(256, dtype=torch.float32).view(1, 256) - torch.tensor(IMAGENET_MEAN).view(3, 1) * 255.0)
     / (torch.tensor(IMAGENET_STD).view(3, 1) * 255.0)
@@ -34,7 +34,14 @@ _NORMALIZE_LUT = (
 
 def normalize_rgb(rgb: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 RGB -> 3xHxW float32 normalized with ImageNet mean/std, as the official loaders
-    do; the one normalization of the package (inference and training)."""
+    do; the one normalization of the package (inference and training).
+
+    Args:
+        rgb: (H, W, 3) uint8, RGB order.
+
+    Returns:
+        (3, H, W) float32 ``(rgb / 255 - mean) / std`` per channel, a new array.
+    """
     normalized = np.empty((3, *rgb.shape[:2]), np.float32)
     for channel, plane in enumerate(cv2.split(np.ascontiguousarray(rgb))):
         cv2.LUT(plane, _NORMALIZE_LUT[channel], dst=normalized[channel])
@@ -43,7 +50,17 @@ PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; an unavailable CUDA device is an error."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; an unavailable CUDA device is an error.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (any torch device string).
+
+    Returns:
+        The torch device.
+
+    Raises:
+        ValueError: CUDA requested but not available.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
@@ -58,6 +75,28 @@ class NLSPNCompleter:
     ``config_overrides`` replace config fields after loading (e.g. ``{'legacy': True,
     'preserve_input': True}`` for the released official checkpoints). ``channels_last``:
     memory layout of the CNN (None = channels_last on CUDA only).
+
+    Args:
+        checkpoint: a project or official checkpoint file; None = ``paths.DEFAULT_CHECKPOINT``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``fp32``, ``fp16`` (CUDA only) or ``bf16``: autocast of the CNN; the
+            propagation always runs in float32.
+        max_depth: metres; the output is clamped to it (None: not clamped).
+        config_overrides: config field -> value, as ``load_checkpoint``'s ``overrides``.
+        channels_last: see above.
+
+    Attributes:
+        name: ``"nlspn"``.
+        device: the resolved torch device as a string (``cpu``, ``cuda``, ``cuda:1``).
+        precision: as given.
+        max_depth: as given; may be changed between frames.
+        model: the :class:`NLSPNModel`, in eval mode on ``device``.
+        checkpoint: the loaded file's path (None for :meth:`from_model`).
+
+    Raises:
+        CheckpointError: the checkpoint cannot be loaded.
+        ValueError: an unavailable device, an unknown precision, fp16 without CUDA, or a
+            ``max_depth`` that is not positive.
     """
 
     name = "nlspn"
@@ -75,7 +114,23 @@ class NLSPNCompleter:
     def from_model(cls, model: NLSPNModel, config: NLSPNConfig | None = None, device: str = "auto",
                    precision: str = "fp32", max_depth: float | None = None,
                    channels_last: bool | None = None) -> NLSPNCompleter:
-        """Wrap an in-memory model (moved to ``device``, put in eval mode)."""
+        """Wrap an in-memory model (moved to ``device``, put in eval mode).
+
+        Args:
+            model: the network; it is moved and switched to eval mode in place.
+            config: if given, must equal ``model.config`` (a check, nothing is rebuilt).
+            device: as for the constructor.
+            precision: as for the constructor.
+            max_depth: as for the constructor.
+            channels_last: as for the constructor.
+
+        Returns:
+            The completer, with ``checkpoint`` None.
+
+        Raises:
+            ValueError: ``config`` differs from the model's, or an invalid setting as for the
+                constructor.
+        """
         if config is not None and config != model.config:
             raise ValueError(f"config {config} does not describe the model ({model.config})")
         completer = cls.__new__(cls)
@@ -103,10 +158,12 @@ class NLSPNCompleter:
 
     @property
     def config(self) -> NLSPNConfig:
+        """The model's configuration."""
         return self.model.config
 
     @property
     def prop_time(self) -> int:
+        """Propagation iterations per frame; settable between frames (>= 0)."""
         return self.model.prop_time
 
     @prop_time.setter
@@ -140,7 +197,23 @@ class NLSPNCompleter:
             torch.cuda.synchronize(self._torch_device)
 
     def complete(self, rgb: np.ndarray, sparse: np.ndarray) -> Completion:
-        """rgb HxWx3 uint8 (RGB order), sparse HxW float32 metres (0 = none) -> dense depth."""
+        """rgb HxWx3 uint8 (RGB order), sparse HxW float32 metres (0 = none) -> dense depth.
+
+        Args:
+            rgb: (H, W, 3) uint8, RGB order.
+            sparse: (H, W) depth in metres, 0 = no measurement (converted to float32);
+                non-finite or negative values count as empty (logged as a warning).
+
+        Returns:
+            :class:`Completion`: ``depth`` (H, W) float32 metres, >= 0, clamped to ``max_depth``
+            when set; ``confidence`` (H, W) float32 in 0..1, or None for a model without
+            ``conf_prop``; ``timings_ms`` (wall) ``preprocess``, ``model`` (the forward alone),
+            ``postprocess`` and ``total``.
+
+        Raises:
+            ValueError: ``rgb`` is not (H, W, 3) uint8, ``sparse`` is not (H, W), or the image
+                is empty.
+        """
         start = time.perf_counter()
         with torch.inference_mode():
             rgb_t, dep_t = self._inputs(rgb, sparse)
@@ -167,7 +240,16 @@ class NLSPNCompleter:
         return Completion(depth=depth_np, confidence=confidence_np, timings_ms=timings)
 
     def warm_up(self, height: int, width: int, runs: int = 1) -> float:
-        """Run ``runs`` dummy frames of ``height x width`` (allocator, kernels); returns the last ms."""
+        """Run ``runs`` dummy frames of ``height x width`` (allocator, kernels); returns the last ms.
+
+        Args:
+            height: frame height, pixels.
+            width: frame width, pixels.
+            runs: frames to run (at least one is).
+
+        Returns:
+            The last frame's total time, wall milliseconds.
+        """
         rgb = np.full((height, width, 3), 128, np.uint8)
         sparse = np.zeros((height, width), np.float32)
         sparse[::7, ::5] = 10.0

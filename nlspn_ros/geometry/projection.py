@@ -195,7 +195,7 @@ def _zbuffer(
     flat = depth_image.ravel()
     flat[linear_index] = np.inf
     np.minimum.at(flat, linear_index, depth)
-    pixels = int(np.count_nonzero(flat.view(np.uint32)))  # same as on the floats, 7x faster
+    pixels = int(np.count_nonzero(flat.view(np.uint32)))  # same as on the floats, several times faster
     intensity_image = None
     if intensity is not None:
         intensity_image = np.zeros(shape, dtype=np.float32)

@@ -31,7 +31,20 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(path: str | Path, model: NLSPNModel, config: NLSPNConfig | None = None,
                     meta: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` in the project format (loadable with ``weights_only=True``)."""
+    """Write ``model`` in the project format (loadable with ``weights_only=True``).
+
+    The file is written beside ``path`` first and renamed over it, so a reader never sees half a
+    file; missing parent folders are created.
+
+    Args:
+        path: the file to write (by convention ``.pt``).
+        model: its ``state_dict`` is saved, moved to the CPU.
+        config: the configuration stored with it (None: ``model.config``).
+        meta: free-form plain data stored beside the weights (training run, data, ...).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     path = Path(path)
     config = model.config if config is None else config
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
@@ -50,7 +63,19 @@ def save_checkpoint(path: str | Path, model: NLSPNModel, config: NLSPNConfig | N
 
 
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """The raw checkpoint dict, loaded weights-only (Namespace allowed); CheckpointError otherwise."""
+    """The raw checkpoint dict, loaded weights-only (``argparse.Namespace`` allowed).
+
+    Args:
+        path: a project or official checkpoint.
+        device: where its tensors are loaded (``map_location``).
+
+    Returns:
+        The checkpoint's top-level dict, unvalidated.
+
+    Raises:
+        CheckpointError: missing, truncated, corrupt, not a dict, or containing pickled objects
+            other than tensors, plain data and ``argparse.Namespace``.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: file not found")
@@ -74,6 +99,21 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
 
     ``overrides`` replace config fields, e.g. ``{'preserve_input': True, 'legacy': True}``
     for the released official checkpoints, whose stored ``args`` are the training ones.
+
+    Args:
+        path: a project checkpoint (:func:`save_checkpoint`) or an official one (``net`` and
+            ``args``; a DataParallel ``module.`` prefix is removed).
+        device: where the model is put, e.g. ``"cpu"`` or ``"cuda:0"``.
+        overrides: config field -> value, applied before the model is built.
+
+    Returns:
+        ``(model, config)``: the :class:`NLSPNModel` in eval mode on ``device`` and its
+        configuration (overrides included).
+
+    Raises:
+        CheckpointError: anything that keeps the file from giving a model (see
+            :func:`read_checkpoint`; also an unknown format or version, an invalid configuration,
+            weights that do not fit it). The message names the file.
     """
     data = read_checkpoint(path, device)
     try:

@@ -28,6 +28,23 @@ class NLSPNConfig:
     sparse input inside the forward, feeds it to the depth stem beside the sparse depth and makes the
     initial depth that fill plus a learned residual, which the propagation then refines. ``none``
     is the official network.
+
+    Attributes:
+        network: ``resnet18``, ``resnet34`` or ``custom``.
+        prop_time: propagation iterations (>= 0).
+        prop_kernel: side k of the k x k neighbourhood (odd, >= 3); k*k - 1 neighbours.
+        affinity: affinity normalization, ``AS``, ``ASS``, ``TC`` or ``TGASS``.
+        affinity_gamma: ``TGASS`` only: its learned affinity scale starts at gamma * (k*k - 1).
+        conf_prop: predict a confidence map and weight the neighbours' affinities with it.
+        preserve_input: re-impose the sparse input (pixels > 0) before every iteration.
+        legacy: the released checkpoints' in-place offset quirk (with ``conf_prop`` only).
+        blocks: BasicBlocks per encoder layer (4 entries; fixed for resnet18/34).
+        channels: encoder layer widths (4 entries; fixed for resnet18/34).
+        stem: (rgb, depth) stem widths (fixed for resnet18/34).
+        prefill: ``none`` or ``ip_basic`` (custom encoders only).
+
+    Raises:
+        ValueError: an unknown option or an invalid size (checked at construction).
     """
 
     network: str = "resnet34"
@@ -71,13 +88,22 @@ class NLSPNConfig:
 
     @property
     def num_neighbors(self) -> int:
+        """Neighbours per pixel, ``prop_kernel**2 - 1`` (the centre tap is the pixel itself)."""
         return self.prop_kernel * self.prop_kernel - 1
 
     @classmethod
     def small(cls, **overrides: Any) -> NLSPNConfig:
         """The small model (the shipped default's architecture): thin encoder (8/16/32/64
-        channels, one block per layer), same propagation; ~0.8 s a 1216x352 frame on 2 CPU
-        cores. ``small(channels=(16, 32, 64, 128), stem=(12, 4))`` is the wider variant."""
+        channels, one block per layer), same propagation, fast enough for a CPU (timings in
+        docs/model.md). ``small(channels=(16, 32, 64, 128), stem=(12, 4))`` is the wider variant.
+
+        Args:
+            **overrides: fields that replace the small model's values (e.g. ``prefill="ip_basic"``,
+                the shipped default).
+
+        Returns:
+            The configuration (``network="custom"``).
+        """
         base = dict(
             network="custom", blocks=(1, 1, 1, 1), channels=(8, 16, 32, 64), stem=(6, 2),
             prop_time=18, prop_kernel=3, affinity="TGASS", conf_prop=True, preserve_input=True,
@@ -91,6 +117,16 @@ class NLSPNConfig:
 
         Official checkpoints saved before the ``legacy`` option existed were trained with the
         legacy behaviour, so a missing ``legacy`` means True (pass an override to change it).
+
+        Args:
+            args: the official training script's arguments; needs ``network``, the other seven
+                model options fall back to this class's defaults.
+
+        Returns:
+            The configuration of the official network.
+
+        Raises:
+            ValueError: no ``network`` field, or an invalid value.
         """
         values = dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(args)
         if "network" not in values:
@@ -108,7 +144,11 @@ class NLSPNConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain types only (safe for weights-only checkpoints and JSON)."""
+        """Every field as plain types (tuples as lists): safe for weights-only checkpoints and JSON.
+
+        Returns:
+            Field name -> value; :meth:`from_dict` reads it back.
+        """
         data = asdict(self)
         for key in ("blocks", "channels", "stem"):
             data[key] = list(data[key])
@@ -116,6 +156,17 @@ class NLSPNConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NLSPNConfig:
+        """The inverse of :meth:`to_dict`; missing fields take the defaults.
+
+        Args:
+            data: field name -> value.
+
+        Returns:
+            The configuration.
+
+        Raises:
+            ValueError: an unknown field name or an invalid value.
+        """
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -123,4 +174,15 @@ class NLSPNConfig:
         return cls(**data)
 
     def with_changes(self, **changes: Any) -> NLSPNConfig:
+        """A copy with ``changes`` applied (validated again; this one is unchanged).
+
+        Args:
+            **changes: field name -> new value.
+
+        Returns:
+            The new configuration.
+
+        Raises:
+            ValueError: an invalid value (``TypeError`` for an unknown field).
+        """
         return replace(self, **changes)

@@ -24,6 +24,9 @@ class NLSPNModel(nn.Module):
     Returns the official output dict: ``pred``, ``pred_init``, ``pred_inter`` (list),
     ``guidance``, ``offset`` (B x 2k^2), ``aff`` (B x k^2), ``gamma``, ``confidence``
     (None without conf_prop). The propagation always runs in float32 (autocast off).
+
+    Args:
+        config: the architecture; its ``state_dict`` keys and shapes are the official ones.
     """
 
     def __init__(self, config: NLSPNConfig) -> None:
@@ -63,10 +66,16 @@ class NLSPNModel(nn.Module):
 
     @property
     def config(self) -> NLSPNConfig:
+        """The configuration (``prop_time`` follows the :attr:`prop_time` setter)."""
         return self._config
 
     @property
     def prop_time(self) -> int:
+        """Propagation iterations per forward; settable between calls (>= 0, no rebuild).
+
+        Raises:
+            ValueError: on setting a negative value.
+        """
         return self.prop_layer.prop_time
 
     @prop_time.setter
@@ -78,6 +87,29 @@ class NLSPNModel(nn.Module):
         self._config = dataclasses.replace(self._config, prop_time=int(value))
 
     def forward(self, rgb: torch.Tensor, dep: torch.Tensor) -> dict[str, object]:
+        """Complete a batch; any H, W (the decoder crops its odd-size extras).
+
+        Args:
+            rgb: (B, 3, H, W) float32, ImageNet-normalized RGB (the NLSPN completer's ``normalize_rgb``).
+            dep: (B, 1, H, W) float32 sparse depth in metres, 0 = no measurement.
+
+        Returns:
+            The official outputs, k = ``prop_kernel``, N = k*k - 1 neighbours:
+
+            * ``pred``: (B, 1, H, W) float32 metres, clamped at 0 (the result);
+            * ``pred_init``: (B, 1, H, W) metres, the initial depth before propagation;
+            * ``pred_inter``: list of ``prop_time`` (B, 1, H, W) float32, after each iteration;
+            * ``guidance``: (B, N, H, W), the features the offsets and affinities come from;
+            * ``offset``: (B, 2*k*k, H, W) float32 pixels, (dy, dx) per tap, centre tap zero
+              (with ``legacy`` the grid position included);
+            * ``aff``: (B, k*k, H, W) float32 affinities, the reference (the pixel's own) at the
+              centre;
+            * ``gamma``: (1,) the affinity scale (``prop_layer.aff_scale_const``);
+            * ``confidence``: (B, 1, H, W) in 0..1, or None without ``conf_prop``.
+
+            ``pred_init``, ``guidance`` and ``confidence`` come from the CNN and follow an
+            enclosing autocast's dtype; the rest is float32.
+        """
         prefill = ip_basic_prefill(dep) if self.config.prefill == "ip_basic" else None
         dep_in = dep if prefill is None else torch.cat((dep, prefill), dim=1)
         fe1 = torch.cat((self.conv1_rgb(rgb), self.conv1_dep(dep_in)), dim=1)

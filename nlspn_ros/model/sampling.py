@@ -37,8 +37,8 @@ def corner_steps(padded_width: int) -> tuple[int, int, int, int]:
 class _Scratch(threading.local):
     """The matrix arrays of the last plan built for inference in this thread, reused by the next
     one of the same size: on CPU, fresh arrays of tens of MB cost a page fault per 4 KB on first
-    write (~20 ms at 1216x240), as much as filling them. Only for plans that die with their
-    forward (nothing kept for a backward), so a buffer is never handed out while in use."""
+    write, as much as filling them (docs/model.md). Only for plans that die with their forward
+    (nothing kept for a backward), so a buffer is never handed out while in use."""
 
     def __init__(self) -> None:
         self.buffers: dict[str, torch.Tensor] = {}
@@ -100,8 +100,8 @@ class SamplingPlan:
                     else torch.empty(entries, dtype=torch.int32, device=device))
         self.values = (_SCRATCH.get("values", entries, dtype, device) if scratch
                        else offset_y.new_empty(entries))
-        # Image by image: the temporaries stay the size of one image (at 1216x240, batch 4, whole
-        # batch temporaries of 37 MB were page-faulted anew every time: ~15% of the forward).
+        # Image by image: the temporaries stay the size of one image (whole-batch temporaries of
+        # tens of MB were page-faulted anew every forward; docs/model.md has the A/B).
         with torch.no_grad():
             for b in range(batch):
                 self._write_image(b, offset_y[b], offset_x[b], tap_weight[b], tap_shift)
@@ -129,7 +129,7 @@ class SamplingPlan:
             self.top_left[b] = top_left
         # The four corners' columns, two at a time: every column is below 2**31 (checked above),
         # so two packed in an int64 take the same step without a carry between them. Half the
-        # runs of the int32 add (runs of T/2 instead of T): 8.5 instead of 13.7 ms at 1216x240.
+        # runs of the int32 add (runs of T/2 instead of T), which torch's loops pay per run.
         col = self.col.view(torch.int64).view(self.batch, height, width, 4, taps // 2)[b]
         steps = torch.tensor([step * (1 + 2 ** 32) for step in corner_steps(self.padded_width)],
                              dtype=torch.int64, device=device)
@@ -295,7 +295,7 @@ class NonLocalPropagation(torch.autograd.Function):
         grad_offset_y = grad_offset_x = grad_tap = None
         if ctx.plan_gradient:
             # sampled_addmm wants both factors with the step axis innermost; its vectorized dot
-            # products are ~1.6x slower with a remainder, so the axis is zero-padded to 8k.
+            # products slow down on a remainder, so the axis is zero-padded to 8k.
             depth = -(-steps // 8) * 8
             grad_values = torch.sparse.sampled_addmm(plan.matrix(), _transpose(grad_steps, depth),
                                                      _transpose(inputs, depth).t(), beta=0.0).values()
@@ -306,7 +306,7 @@ class NonLocalPropagation(torch.autograd.Function):
 
 def _transpose(matrix: torch.Tensor, depth: int, block: int = 16384) -> torch.Tensor:
     """(S, N) -> contiguous (N, depth), zero beyond column S; in blocks of columns that stay in
-    cache (a one-shot ``.t().contiguous()`` of such a long, flat matrix is ~4x slower here)."""
+    cache (a one-shot ``.t().contiguous()`` of such a long, flat matrix is several times slower)."""
     steps, count = matrix.shape
     out = matrix.new_zeros(count, depth) if depth > steps else matrix.new_empty(count, depth)
     for start in range(0, count, block):

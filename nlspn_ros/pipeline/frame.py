@@ -128,8 +128,8 @@ def mask_depth(depth: np.ndarray, confidence: np.ndarray | None, settings: NodeS
     """A new float32 image: NaN where depth is outside [min_depth, max_depth] or confidence <
     confidence_threshold.
 
-    Branch-free: the NaN bits are OR-ed into the invalid pixels (4x faster than boolean-mask
-    assignment on a speckled mask).
+    Branch-free: the NaN bits are OR-ed into the invalid pixels (several times faster than
+    boolean-mask assignment on a speckled mask; docs/node.md).
     """
     depth = np.asarray(depth, dtype=np.float32)
     invalid = ~((depth >= settings["min_depth"]) & (depth <= settings["max_depth"]))
@@ -196,7 +196,8 @@ def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
     0.5 mm or beyond 65.535 m.
 
     Depths beyond the range become 0 first (a threshold keeps NaN as NaN); OpenCV's saturating
-    conversion to uint16 then maps NaN and negatives to 0: 0.3 ms at 1216x352 (numpy: 1.0 ms).
+    conversion to uint16 then maps NaN and negatives to 0: faster than the same in numpy
+    (docs/node.md).
     """
     depth = np.asarray(depth, dtype=np.float32)
     in_range = cv2.threshold(depth, _MAX_MILLIMETRE_DEPTH, 0.0, cv2.THRESH_TOZERO_INV)[1]
@@ -214,8 +215,8 @@ def colorize_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.
     Depth maps linearly to levels 255 (min_depth and nearer) .. 1 (max_depth and farther):
     OpenCV's saturating cast to uint8 sends NaN and -inf to level 0 and anything nearer than
     min_depth to 255; depths beyond max_depth (whose levels the cast's absolute value would fold
-    back up) are set to 1 after. About 0.6 ms at 1216x352 (numpy clipping and casting: 1.0 ms;
-    ``np.copyto(where=...)`` alone 0.6 ms).
+    back up) are set to 1 after, branch-free: faster than numpy clipping and casting, and
+    ``np.copyto(where=...)`` alone costs as much as the whole function (docs/node.md).
     """
     depth = np.asarray(depth, dtype=np.float32)
     gain = 254.0 / max(max_depth - min_depth, 1e-6)
@@ -233,8 +234,7 @@ def depth_to_points(
     pixel with a finite depth (pinhole back-projection with P, or K for raw images, whose lens
     distortion is ignored here: points of raw images are approximate near the borders).
 
-    Pixels are addressed by flat index (``take``): 0.6 ms for 21k points, half the time of 2-D
-    fancy indexing."""
+    Pixels are addressed by flat index (``take``): faster than 2-D fancy indexing (docs/node.md)."""
     sub = depth[::stride, ::stride]
     rows, cols = np.divmod(np.flatnonzero(np.isfinite(sub)), sub.shape[1])
     v, u = rows * stride, cols * stride

@@ -45,6 +45,17 @@ DROP_REASONS = (NO_CLOUD, NO_CAMERA_INFO, UNPAIRED, QUEUE_OVERFLOW, RESET)
 
 @dataclass(frozen=True)
 class Pair:
+    """An image with the camera_info and the cloud chosen for it.
+
+    Attributes:
+        image: the image message, as given to :meth:`ApproximateTimePairer.add`.
+        camera_info: the camera_info message.
+        cloud: the point cloud message.
+        image_ns: the image's stamp, nanoseconds.
+        camera_info_ns: the camera_info's stamp, nanoseconds.
+        cloud_ns: the cloud's stamp, nanoseconds.
+    """
+
     image: Any
     camera_info: Any
     cloud: Any
@@ -54,12 +65,21 @@ class Pair:
 
     @property
     def cloud_offset_ns(self) -> int:
-        """Cloud stamp minus image stamp."""
+        """Cloud stamp minus image stamp, nanoseconds (negative: the cloud is older)."""
         return self.cloud_ns - self.image_ns
 
 
 @dataclass(frozen=True)
 class Dropped:
+    """A message that will not be used (reported once).
+
+    Attributes:
+        stream: ``image``, ``camera_info`` or ``cloud``.
+        stamp_ns: its stamp, nanoseconds.
+        reason: one of :data:`DROP_REASONS`.
+        message: the message itself (left out of ``repr``).
+    """
+
     stream: str
     stamp_ns: int
     reason: str
@@ -68,7 +88,16 @@ class Dropped:
 
 @dataclass(frozen=True)
 class Reset:
-    """A stamp in ``stream`` went from ``previous_ns`` back to ``stamp_ns``; queues were cleared."""
+    """A stamp in ``stream`` went from ``previous_ns`` back to ``stamp_ns``; queues were cleared.
+
+    The message that went back is kept and starts the new queue; what was pending follows as
+    :class:`Dropped` events with reason ``reset``.
+
+    Attributes:
+        stream: ``image``, ``camera_info`` or ``cloud``.
+        stamp_ns: the new, earlier stamp, nanoseconds.
+        previous_ns: the stream's last stamp before it, nanoseconds.
+    """
 
     stream: str
     stamp_ns: int
@@ -120,7 +149,25 @@ class _Queue:
 
 
 class ApproximateTimePairer:
-    """Feed messages with :meth:`add` (or the per-stream helpers); each call returns the events it caused."""
+    """Feed messages with :meth:`add` (or the per-stream helpers); each call returns the events it caused.
+
+    The rules, overflow included, are in the module docstring. Messages are opaque: only the
+    stamps given with them are read.
+
+    Args:
+        slop_s: the largest ``|cloud stamp - image stamp|`` (and camera_info) of a pair, seconds.
+        queue_size: the most messages waiting per stream (>= 1).
+
+    Attributes:
+        slop_ns: ``slop_s`` in nanoseconds.
+        pairs_made: pairs returned so far.
+        resets: stamps that went backwards so far.
+        received: stream -> messages added.
+        dropped: (stream, reason) -> messages dropped.
+
+    Raises:
+        ValueError: a negative ``slop_s`` or a ``queue_size`` below 1.
+    """
 
     def __init__(self, slop_s: float = 0.05, queue_size: int = 10) -> None:
         if slop_s < 0:
@@ -140,15 +187,32 @@ class ApproximateTimePairer:
     # ------------------------------------------------------------------ input
 
     def add_image(self, stamp_ns: int, message: Any) -> list[Event]:
+        """``add("image", stamp_ns, message)``."""
         return self.add(IMAGE, stamp_ns, message)
 
     def add_camera_info(self, stamp_ns: int, message: Any) -> list[Event]:
+        """``add("camera_info", stamp_ns, message)``."""
         return self.add(CAMERA_INFO, stamp_ns, message)
 
     def add_cloud(self, stamp_ns: int, message: Any) -> list[Event]:
+        """``add("cloud", stamp_ns, message)``."""
         return self.add(CLOUD, stamp_ns, message)
 
     def add(self, stream: str, stamp_ns: int, message: Any) -> list[Event]:
+        """One arrival.
+
+        Args:
+            stream: ``image``, ``camera_info`` or ``cloud``.
+            stamp_ns: the message's header stamp, nanoseconds.
+            message: anything; handed back in the :class:`Pair` or :class:`Dropped` event.
+
+        Returns:
+            The events this arrival caused, in order: a :class:`Reset` (and the drops it caused)
+            when the stamp went backwards, then :class:`Pair` and :class:`Dropped` events.
+
+        Raises:
+            ValueError: an unknown stream.
+        """
         if stream not in STREAMS:
             raise ValueError(f"unknown stream {stream!r} (expected one of {STREAMS})")
         stamp_ns = int(stamp_ns)
@@ -179,7 +243,12 @@ class ApproximateTimePairer:
         return events
 
     def flush(self) -> list[Event]:
-        """End of stream: decide every waiting image with what is known, drop what is left."""
+        """End of stream: decide every waiting image with what is known, drop what is left.
+
+        Returns:
+            The :class:`Pair` and :class:`Dropped` events (left-over clouds and camera_infos as
+            ``unpaired``).
+        """
         events: list[Event] = []
         while self._images:
             events += self._decide_oldest_image()
@@ -187,26 +256,36 @@ class ApproximateTimePairer:
         return events
 
     def reset(self) -> list[Event]:
-        """Forget everything pending (counted as ``reset`` drops) and the last stamps."""
+        """Forget everything pending (counted as ``reset`` drops) and the last stamps.
+
+        Returns:
+            A :class:`Dropped` event for every pending message not used in a pair yet.
+        """
         events = self._clear(RESET)
         self._last_stamp.clear()
         return events
 
     @property
     def oldest_image_ns(self) -> int | None:
-        """Stamp of the oldest image waiting for its candidates, or None."""
+        """Stamp of the oldest image waiting for its candidates, nanoseconds, or None."""
         return self._images.stamps[0] if self._images else None
 
     def decide_oldest(self) -> list[Event]:
         """Decide the oldest waiting image now, with the candidates known so far (a caller's deadline:
         the LiDAR may have stopped, or its sweep stamps lie before the camera's, as KITTI's do, and the
-        last image of a recording gets no later cloud)."""
+        last image of a recording gets no later cloud).
+
+        Returns:
+            Its :class:`Pair` or :class:`Dropped` event and the drops it made possible; empty when
+            no image waits.
+        """
         if not self._images:
             return []
         return self._decide_oldest_image() + self._prune()
 
     @property
     def pending(self) -> dict[str, int]:
+        """Stream -> messages waiting in its queue."""
         return {IMAGE: len(self._images), **{name: len(q) for name, q in self._queues.items()}}
 
     # ------------------------------------------------------------------ decisions

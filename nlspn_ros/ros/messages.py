@@ -1,10 +1,9 @@
 """Field dicts from :mod:`nlspn_ros.pipeline.conversions` -> rclpy messages.
 
 rclpy stores ``uint8[]`` as ``array.array('B')``. Given an ndarray it converts element by element
-(about 300 ms for a 1.7 MB image); its constructor copies any buffer once more, and so does the
-field's setter unless the message checks its fields. So the bytes are copied exactly once, here,
-into an ``array.array`` that a field-checking message takes as it is (about 0.1 ms for 1.7 MB
-instead of 1 ms through the constructor).
+(far too slow for an image); its constructor copies any buffer once more, and so does the field's
+setter unless the message checks its fields. So the bytes are copied exactly once, here, into an
+``array.array`` that a field-checking message takes as it is (timings in docs/node.md).
 """
 
 from __future__ import annotations

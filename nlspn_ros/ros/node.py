@@ -60,8 +60,9 @@ from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 NODE_NAME = "nlspn_node"
 WARN_EVERY_S = 5.0
 # How long shutdown (and cleanup) waits for the frame in progress to finish and be published. A
-# forward cannot be interrupted (one torch call); ros2 launch escalates SIGINT to SIGTERM after 5 s and
-# tearing DDS down takes well under 1 s, so a frame still running after this is abandoned.
+# forward cannot be interrupted (one torch call); ros2 launch escalates SIGINT to SIGTERM after 5 s
+# (its default) and tearing DDS down must fit in what is left (measured exit times: docs/node.md,
+# Shutdown), so a frame still running after this is abandoned.
 SHUTDOWN_WAIT_S = 2.0
 # per-frame milliseconds in /diagnostics; overhead = total - model (all but the network forward);
 # since_arrival = the image's arrival at the node to the end of publishing (waiting for its cloud
