@@ -82,7 +82,7 @@ def test_written_bag_has_types_stamps_frames_and_calibration(tmp_path, storage):
     assert (tf.header.frame_id, tf.child_frame_id) == ("camera_optical_frame", "velodyne")
     assert [tf.transform.translation.y, tf.transform.rotation.w] == pytest.approx([0.1, 0.5])
     settings = settings_from_files(params_file_for(bag))
-    np.testing.assert_array_equal(settings.t_cam_lidar, T_CAM_LIDAR)
+    np.testing.assert_array_equal(settings.extrinsic, T_CAM_LIDAR)
     truth = next(m.msg for m in messages if m.topic == names.ground_truth)
     assert depth_image_to_metres(truth) == pytest.approx(np.full((HEIGHT, WIDTH), 5.0))
 

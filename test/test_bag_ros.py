@@ -205,5 +205,5 @@ def test_a_tf2_listener_gets_the_extrinsic_of_a_replayed_bag(small_bag):
         stop_process(lookup)
     (line,) = [line for line in output.splitlines() if line.startswith(("found", "not found"))]
     assert line.startswith("found "), output
-    expected = settings_from_files(f"{small_bag}.params.yaml").t_cam_lidar
+    expected = settings_from_files(f"{small_bag}.params.yaml").extrinsic
     np.testing.assert_allclose(np.array(json.loads(line[6:])).reshape(4, 4), expected, atol=1e-6)

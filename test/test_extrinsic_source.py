@@ -46,10 +46,10 @@ def test_parameters_win_over_tf() -> None:
         assert settings.extrinsic_from_parameters
         lookup = RecordingLookup()
         result = source.extrinsic_for(settings, message("camera"), message("velodyne"), lookup)
-        np.testing.assert_array_equal(result, settings.t_cam_lidar)
+        np.testing.assert_array_equal(result, settings.extrinsic)
         assert lookup.requests == []  # TF is not asked
         unchanged = source.extrinsic_for(settings, message("camera"), message("velodyne"), None)
-        assert unchanged is settings.t_cam_lidar
+        assert unchanged is settings.extrinsic
     assert not NodeSettings.defaults().extrinsic_from_parameters
 
 

@@ -366,4 +366,4 @@ def test_any_frame_is_prepared_and_projected_or_is_bad_input(frame, rectified: b
     assert rgb.shape == (camera.height, camera.width, 3)
     assert projection.depth.shape == (camera.height, camera.width)
     sparse = projection.depth[projection.depth > 0]
-    assert np.all((sparse >= settings["min_depth"]) & (sparse <= settings["max_depth"]))
+    assert np.all((sparse >= settings.min_depth) & (sparse <= settings.max_depth))

@@ -201,9 +201,9 @@ def test_kitti_config_holds_the_2011_09_26_calibration_and_node_parameters(kitti
 
     settings = settings_from_files(REPO_ROOT / "config" / "kitti.yaml")
     _, t_cam_lidar = load_kitti_calib(kitti_dir / "calib" / "000001.txt", image_size=(1242, 375))
-    np.testing.assert_allclose(settings.t_cam_lidar, t_cam_lidar, atol=1e-8)
-    assert settings.crop[2:] == (1216, 352) and settings["crop.anchor"] == "bottom_center"  # test_crop.py
-    assert settings["publish.points"] and settings["publish.color"]  # shown in config/nlspn.rviz
+    np.testing.assert_allclose(settings.extrinsic, t_cam_lidar, atol=1e-8)
+    assert settings.crop.box[2:] == (1216, 352) and settings.crop.anchor == "bottom_center"  # test_crop.py
+    assert settings.publish.points and settings.publish.color  # shown in config/nlspn.rviz
     assert set(load_parameters(REPO_ROOT / "config" / "kitti.yaml")) <= NODE_PARAMETERS
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from types import SimpleNamespace
@@ -18,7 +19,7 @@ from nlspn_ros.paths import REPO_ROOT
 from nlspn_ros.pipeline import frame as frames
 from nlspn_ros.pipeline.conversions import cloud_fields, image_fields
 from nlspn_ros.pipeline.mailbox import LatestMailbox
-from nlspn_ros.pipeline.settings import PARAMETERS, NodeSettings
+from nlspn_ros.pipeline.settings import PARAMETERS, VALIDATORS, NodeSettings
 
 CAMERA = CameraModel.pinhole(40, 30, fx=30.0, fy=30.0, cx=19.5, cy=14.5)
 
@@ -61,19 +62,57 @@ def test_settings_reject_with_reasons_and_stay_immutable() -> None:
         settings.changed({"nope": 1})
     with pytest.raises(ValueError, match="model_config"):
         settings.changed({"model_config": "{legacy"})
-    assert settings["min_depth"] == 0.1  # unchanged by the refused updates
+    assert settings.min_depth == 0.1  # unchanged by the refused updates
     with pytest.raises(ValueError):
-        settings.t_cam_lidar[0, 0] = 2.0
+        settings.extrinsic[0, 0] = 2.0
+
+
+def test_settings_are_typed_attributes_of_the_one_table() -> None:
+    """Every parameter is an attribute path of its dotted name (``sync.slop`` is ``settings.sync.slop``),
+    changes arrive by name, and a misspelt attribute fails where it is written, not on the worker."""
+    settings = NodeSettings.defaults().changed({"sync.slop": 0.08, "publish.points": True, "crop.width": 64})
+    values = settings.as_values()
+    assert list(values) == [p.name for p in PARAMETERS]
+    for name, value in values.items():
+        node = settings
+        for part in name.split("."):
+            node = getattr(node, part)
+        assert node == value, name
+    assert settings.sync.slop == 0.08 and settings.publish.points and settings.crop.box == (0, 0, 64, 0)
+    assert NodeSettings.from_values(values) == settings
+    assert settings.t_cam_lidar == (0.0,)  # list parameters are held as tuples: settings stay immutable
+    with pytest.raises(AttributeError):
+        settings.sync.slope  # noqa: B018 - the typo a string key used to hide until the worker ran
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.sync.slop = 0.2  # type: ignore[misc]
+
+
+def test_every_way_of_building_settings_validates() -> None:
+    """Direct construction and ``dataclasses.replace`` run the same checks as parameter changes: each
+    named cross-field rule, and the per-parameter ranges."""
+    assert [v.__name__ for v in VALIDATORS] == ["crop_anchor_keeps_origin", "depth_range_is_ordered",
+                                                 "device_is_known"]
+    base = NodeSettings()
+    with pytest.raises(ValueError, match="leave crop.x and crop.y 0"):
+        dataclasses.replace(base, crop=dataclasses.replace(base.crop, anchor="bottom_center", x=3))
+    with pytest.raises(ValueError, match="must be < max_depth"):
+        dataclasses.replace(base, min_depth=5.0, max_depth=2.0)
+    with pytest.raises(ValueError, match="device must be"):
+        NodeSettings(device="gpu")
+    with pytest.raises(ValueError, match="sync.queue_size must be in"):
+        dataclasses.replace(base, sync=dataclasses.replace(base.sync, queue_size=0))
+    with pytest.raises(ValueError, match="missing parameters"):
+        NodeSettings.from_values({"method": "nlspn"})
 
 
 def test_an_empty_extrinsic_is_not_set() -> None:
     """``[]`` means "not set", exactly like the declared default ``[0.0]`` (leaving it out)."""
     base = NodeSettings.defaults()
     for name in ("t_cam_lidar", "t_cam_lidar_xyz", "t_cam_lidar_quaternion_xyzw", "t_cam_lidar_rpy"):
-        np.testing.assert_array_equal(base.changed({name: []}).t_cam_lidar, base.t_cam_lidar)
+        np.testing.assert_array_equal(base.changed({name: []}).extrinsic, base.extrinsic)
     rpy = base.changed({"t_cam_lidar_rpy": [0.0, 0.0, 1.0]})
     both = rpy.changed({"t_cam_lidar": []})  # not a second form
-    np.testing.assert_array_equal(both.t_cam_lidar, rpy.t_cam_lidar)
+    np.testing.assert_array_equal(both.extrinsic, rpy.extrinsic)
 
 
 def test_the_three_extrinsic_forms_agree() -> None:
@@ -83,8 +122,8 @@ def test_the_three_extrinsic_forms_agree() -> None:
         {"t_cam_lidar_xyz": [0.1, 0.2, 0.3], "t_cam_lidar_quaternion_xyzw": [0.5, -0.5, 0.5, 0.5]}
     )
     rpy = base.changed({"t_cam_lidar_xyz": [0.1, 0.2, 0.3], "t_cam_lidar_rpy": [np.pi / 2, -np.pi / 2, 0.0]})
-    np.testing.assert_allclose(quaternion.t_cam_lidar, matrix.t_cam_lidar, atol=1e-12)
-    np.testing.assert_allclose(rpy.t_cam_lidar, matrix.t_cam_lidar, atol=1e-12)
+    np.testing.assert_allclose(quaternion.extrinsic, matrix.extrinsic, atol=1e-12)
+    np.testing.assert_allclose(rpy.extrinsic, matrix.extrinsic, atol=1e-12)
 
 
 def message(fields: dict, frame_id: str, **extra):

@@ -25,29 +25,29 @@ def build_completer(settings: NodeSettings) -> Completer:
     Raises:
         ModelLoadError: any failure to build it, with the method, the source and the cause.
     """
-    method = settings["method"]
+    method = settings.method
     try:
         if method == "ip_basic":
             from nlspn_ros.completion.ip_basic import IPBasicCompleter
 
-            return IPBasicCompleter(max_depth=settings["max_depth"])
+            return IPBasicCompleter(max_depth=settings.max_depth)
         from nlspn_ros.completion.nlspn import NLSPNCompleter
 
         return NLSPNCompleter(
-            checkpoint=settings["checkpoint"] or None,
-            device=settings["device"],
-            precision=settings["precision"],
+            checkpoint=settings.checkpoint or None,
+            device=settings.device,
+            precision=settings.precision,
             config_overrides=settings.model_overrides or None,
         )
     except Exception as exc:  # noqa: BLE001 - any failure here means "no model": say which and why
-        source = settings["checkpoint"] or "the embedded default model"
+        source = settings.checkpoint or "the embedded default model"
         raise ModelLoadError(
             f"cannot load the {method} model ({source}): {type(exc).__name__}: {exc}"
         ) from exc
 
 
 def apply_prop_time(completer: Completer, settings: NodeSettings, default: int | None) -> None:
-    """Set the propagation steps from ``settings['prop_time']`` (-1 = ``default``, the checkpoint's).
+    """Set the propagation steps from ``settings.prop_time`` (-1 = ``default``, the checkpoint's).
 
     ``default`` is None for completers without propagation (IP-Basic): nothing to set.
 
@@ -58,7 +58,7 @@ def apply_prop_time(completer: Completer, settings: NodeSettings, default: int |
     """
     if default is None:
         return
-    wanted = default if settings["prop_time"] < 0 else settings["prop_time"]
+    wanted = default if settings.prop_time < 0 else settings.prop_time
     if completer.prop_time != wanted:
         completer.prop_time = wanted
 
@@ -88,10 +88,10 @@ def check_settings(completer: Completer, settings: NodeSettings) -> None:
             ``confidence_threshold`` above 0 for one without confidence; the message names the
             parameter.
     """
-    method = settings["method"]
-    if settings["prop_time"] >= 0 and getattr(completer, "prop_time", None) is None:
+    method = settings.method
+    if settings.prop_time >= 0 and getattr(completer, "prop_time", None) is None:
         raise ValueError(f"prop_time: method {method} has no propagation steps (leave it at -1)")
-    if settings["confidence_threshold"] > 0 and not has_confidence(completer):
+    if settings.confidence_threshold > 0 and not has_confidence(completer):
         raise ValueError(
             f"confidence_threshold: method {method} (this model) gives no confidence (leave it at 0.0)"
         )
@@ -112,5 +112,5 @@ def apply_runtime_settings(
         default_prop_time: the checkpoint's ``prop_time``, or None without propagation.
     """
     apply_prop_time(completer, settings, default_prop_time)
-    if getattr(completer, "max_depth", None) not in (None, settings["max_depth"]):
-        completer.max_depth = float(settings["max_depth"])
+    if getattr(completer, "max_depth", None) not in (None, settings.max_depth):
+        completer.max_depth = float(settings.max_depth)

@@ -90,10 +90,10 @@ def _rings(cloud: Any) -> np.ndarray:
 def reference_in_output(reference: np.ndarray, settings: NodeSettings) -> np.ndarray:
     """A full-size ground-truth image cropped and scaled as the node's ``crop.*`` / ``scale`` do to the input
     (nearest neighbour, so sparse references stay exact samples)."""
-    x, y, width, height = settings.crop
+    x, y, width, height = settings.crop.box
     rows, cols = reference.shape
     reference = reference[y: y + (height or rows - y), x: x + (width or cols - x)]
-    scale = settings["scale"]
+    scale = settings.scale
     if scale != 1.0:
         size = (round(reference.shape[1] * scale), round(reference.shape[0] * scale))
         reference = cv2.resize(np.ascontiguousarray(reference), size, interpolation=cv2.INTER_NEAREST)
@@ -223,7 +223,7 @@ class Evaluator:
     def _offline(self) -> Iterator[tuple[FrameResult, FrameData]]:
         if self.completer is None:
             raise ValueError("offline evaluation needs a completer")
-        pairer = ApproximateTimePairer(self.settings["sync.slop"], self.settings["sync.queue_size"])
+        pairer = ApproximateTimePairer(self.settings.sync.slop, self.settings.sync.queue_size)
         image, info, points = self.topics.inputs()
         streams = {image: "image", info: "camera_info", points: "cloud"}
         ground_truth = _GroundTruth()

@@ -117,7 +117,7 @@ def extrinsic_for(settings: NodeSettings, image: Any, cloud: Any, lookup: Lookup
     ``lookup`` (None where tf2_ros is missing: :data:`NO_EXTRINSIC`). Raises :class:`BadInput`."""
     request = needed_transform(settings, image, cloud)
     if request is None:
-        return settings.t_cam_lidar  # the parameters' (identity when none is set)
+        return settings.extrinsic  # the parameters' (identity when none is set)
     if lookup is None:
         raise no_tf_available(request)
-    return lookup(request, settings["tf_timeout"])
+    return lookup(request, settings.tf_timeout)

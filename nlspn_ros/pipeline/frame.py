@@ -44,7 +44,7 @@ def prepare_inputs(
     image: Any, camera_info: Any, cloud: Any, settings: NodeSettings
 ) -> tuple[np.ndarray, CameraModel, np.ndarray]:
     """Messages -> (rgb after crop/scale, its camera model, Nx3 cloud points); raises :class:`BadInput`."""
-    expected_camera, expected_lidar = settings["camera_frame"], settings["lidar_frame"]
+    expected_camera, expected_lidar = settings.camera_frame, settings.lidar_frame
     if expected_camera and image.header.frame_id != expected_camera:
         raise BadInput(
             "image_frame", f"image frame_id {image.header.frame_id!r} is not camera_frame {expected_camera!r}"
@@ -60,7 +60,7 @@ def prepare_inputs(
     except MessageFormatError as exc:
         raise BadInput("image", str(exc)) from exc
     try:
-        camera = CameraModel.from_camera_info(camera_info, rectified=settings["image_rectified"])
+        camera = CameraModel.from_camera_info(camera_info, rectified=settings.image_rectified)
         camera.check_image_size(rgb.shape[1], rgb.shape[0])  # a CompressedImage has no width/height
     except CalibrationError as exc:
         raise BadInput("camera_info", str(exc)) from exc
@@ -75,8 +75,8 @@ def prepare_inputs(
 def crop_and_scale(
     rgb: np.ndarray, camera: CameraModel, settings: NodeSettings
 ) -> tuple[np.ndarray, CameraModel]:
-    x, y, width, height = settings.crop
-    if settings["crop.anchor"] == "bottom_center":
+    x, y, width, height = settings.crop.box
+    if settings.crop.anchor == "bottom_center":
         # per image: the same window size fits frames of several sizes (KITTI drives differ by date)
         width, height = width or camera.width, height or camera.height
         x, y = (camera.width - width) // 2, camera.height - height
@@ -89,7 +89,7 @@ def crop_and_scale(
         if (x, y, width, height) != (0, 0, camera.width, camera.height):
             camera = camera.cropped(x, y, width, height)
             rgb = rgb[y : y + height, x : x + width]
-        scale = settings["scale"]
+        scale = settings.scale
         if scale != 1.0:
             camera = camera.scaled(scale)
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -105,9 +105,9 @@ def project(
     xyz: np.ndarray, camera: CameraModel, settings: NodeSettings, t_cam_lidar: np.ndarray | None = None
 ):
     """Project with ``t_cam_lidar`` (4x4; None: the settings', i.e. the extrinsic parameters)."""
-    transform = settings.t_cam_lidar if t_cam_lidar is None else t_cam_lidar
+    transform = settings.extrinsic if t_cam_lidar is None else t_cam_lidar
     projection = project_points(
-        xyz, transform, camera, min_depth=settings["min_depth"], max_depth=settings["max_depth"]
+        xyz, transform, camera, min_depth=settings.min_depth, max_depth=settings.max_depth
     )
     stats = projection.stats
     if stats.pixels == 0:
@@ -132,8 +132,8 @@ def mask_depth(depth: np.ndarray, confidence: np.ndarray | None, settings: NodeS
     boolean-mask assignment on a speckled mask; docs/node.md).
     """
     depth = np.asarray(depth, dtype=np.float32)
-    invalid = ~((depth >= settings["min_depth"]) & (depth <= settings["max_depth"]))
-    threshold = settings["confidence_threshold"]
+    invalid = ~((depth >= settings.min_depth) & (depth <= settings.max_depth))
+    threshold = settings.confidence_threshold
     if confidence is not None and threshold > 0:
         invalid |= confidence < threshold
     bits = np.multiply(invalid.view(np.uint8), _QUIET_NAN_BITS, dtype=np.uint32)

@@ -53,7 +53,7 @@ from nlspn_ros.pipeline.pairing import (
     Pair,
     Reset,
 )
-from nlspn_ros.pipeline.settings import BY_NAME, PARAMETERS, NodeSettings, Parameter
+from nlspn_ros.pipeline.settings import BY_NAME, PARAMETERS, NodeSettings, ParameterSpec
 from nlspn_ros.ros import tf_lookup
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
@@ -72,7 +72,7 @@ DEADLINE_PERIOD_S = 0.05  # how often waiting images are checked against sync.ma
 ARRIVALS_KEPT = 1000  # image arrival times remembered (pairing keeps at most sync.queue_size waiting)
 
 
-def descriptor(p: Parameter) -> ParameterDescriptor:
+def descriptor(p: ParameterSpec) -> ParameterDescriptor:
     d = ParameterDescriptor(description=p.description, read_only=p.read_only)
     if p.choices:
         d.additional_constraints = "one of: " + ", ".join(p.choices)
@@ -150,7 +150,7 @@ class NLSPNNode(LifecycleNode):
         self._tf: tf_lookup.TfLookup | None = None  # made while configured and no extrinsic parameter is set
         self._abandoned: threading.Thread | None = None  # a worker released while inside a forward
 
-    def _start_value(self, p: Parameter) -> Any:
+    def _start_value(self, p: ParameterSpec) -> Any:
         try:
             return self.get_parameter(p.name).value
         except ParameterUninitializedException:
@@ -176,15 +176,15 @@ class NLSPNNode(LifecycleNode):
         self._default_prop_time = getattr(self.completer, "prop_time", None)
         self.get_logger().info(
             f"completer {self.completer.name} on {self.completer.device}"
-            + (f", checkpoint {s['checkpoint']}" if s["checkpoint"] else "")
+            + (f", checkpoint {s.checkpoint}" if s.checkpoint else "")
         )
         notice = extrinsic_source.configure_notice(s, tf_lookup.AVAILABLE)
         if notice:
             self.get_logger().warning(notice)
         self._listen_to_tf(s)
-        self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
+        self._pairer = ApproximateTimePairer(s.sync.slop, s.sync.queue_size)
         self._mailbox: LatestMailbox[Pair] = LatestMailbox()
-        output_qos = qos(s["qos.output_reliability"], s["qos.output_depth"])
+        output_qos = qos(s.qos.output_reliability, s.qos.output_depth)
         self.pub = {
             key: self.create_lifecycle_publisher(cls, topic, output_qos)
             for key, (topic, cls) in OUTPUTS.items()
@@ -193,7 +193,7 @@ class NLSPNNode(LifecycleNode):
         # a steady-clock timer: under use_sim_time a ROS-time timer waits for /clock to advance a
         # whole period, so a short or paused bag would get no diagnostics at all
         self._diagnostics_timer = self.create_timer(
-            s["diagnostics_period"], self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+            s.diagnostics_period, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
         )
         # the pairing deadline (sync.max_wait) runs on the steady clock for the same reason
         self._deadline_timer = self.create_timer(
@@ -211,8 +211,8 @@ class NLSPNNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
-        input_qos = qos(s["qos.input_reliability"], s["qos.input_depth"])
-        if s["image_transport"] == "compressed":
+        input_qos = qos(s.qos.input_reliability, s.qos.input_depth)
+        if s.image_transport == "compressed":
             # image_transport's naming: the base topic `image` after remapping, plus /compressed
             topic = self.resolve_topic_name("image") + "/compressed"
             image_sub = self.create_subscription(
@@ -345,17 +345,17 @@ class NLSPNNode(LifecycleNode):
                 if len(self._arrivals) > ARRIVALS_KEPT:
                     del self._arrivals[next(iter(self._arrivals))]  # the oldest (dicts keep order)
         if (self._pairer.slop_ns, self._pairer.queue_size) != (
-            round(s["sync.slop"] * 1e9),
-            s["sync.queue_size"],
+            round(s.sync.slop * 1e9),
+            s.sync.queue_size,
         ):
             self._handle_events(self._pairer.reset())
-            self._pairer = ApproximateTimePairer(s["sync.slop"], s["sync.queue_size"])
+            self._pairer = ApproximateTimePairer(s.sync.slop, s.sync.queue_size)
         self._handle_events(self._pairer.add(stream, stamp_ns, msg))
 
     def _decide_overdue_images(self) -> None:
         """Pair every image that has waited ``sync.max_wait`` for a later cloud with the clouds known
         (executor thread, like the input callbacks)."""
-        wait = self.settings["sync.max_wait"]
+        wait = self.settings.sync.max_wait
         if not wait:
             return
         now = time.monotonic()
@@ -400,11 +400,11 @@ class NLSPNNode(LifecycleNode):
 
     def _wanted(self, s: NodeSettings) -> dict[str, bool]:
         enabled = {
-            "depth_raw": s["publish.depth_raw"],
-            "sparse_depth": s["publish.sparse_depth"],
-            "sparse_depth_info": s["publish.sparse_depth"],
-            "color": s["publish.color"],
-            "points": s["publish.points"],
+            "depth_raw": s.publish.depth_raw,
+            "sparse_depth": s.publish.sparse_depth,
+            "sparse_depth_info": s.publish.sparse_depth,
+            "color": s.publish.color,
+            "points": s.publish.points,
         }
         return {
             name: enabled.get(name, True) and pub.get_subscription_count() > 0
@@ -488,10 +488,10 @@ class NLSPNNode(LifecycleNode):
         if wanted["rgb"]:
             self.pub["rgb"].publish(image_msg(header, result.rgb, "rgb8"))
         if wanted["color"]:
-            colours = frames.colorize_depth(result.depth, s["min_depth"], s["max_depth"])
+            colours = frames.colorize_depth(result.depth, s.min_depth, s.max_depth)
             self.pub["color"].publish(image_msg(header, colours, "rgb8"))
         if wanted["points"]:
-            xyz, rgb = frames.depth_to_points(result.depth, result.rgb, result.camera, s["points_decimation"])
+            xyz, rgb = frames.depth_to_points(result.depth, result.rgb, result.camera, s.points_decimation)
             self.pub["points"].publish(cloud_msg(header, xyz, rgb))
         if completion:
             latency_ms = 0.0 if arrival is None else (time.monotonic() - arrival) * 1e3
@@ -636,7 +636,7 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = NLSPNNode()
-        if node.settings["autostart"] and node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        if node.settings.autostart and node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             node.destroy_node()
             raise RuntimeError(node.configure_error)
     except Exception as exc:  # noqa: BLE001 - bad parameters or model: say so and exit non-zero
@@ -644,7 +644,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"{NODE_NAME}: cannot start: {exc}", file=sys.stderr, flush=True)  # also without a log config
         rclpy.try_shutdown()
         return 1
-    if node.settings["autostart"] and not signals.received:
+    if node.settings.autostart and not signals.received:
         node.trigger_activate()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
