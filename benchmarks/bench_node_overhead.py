@@ -40,13 +40,13 @@ from std_msgs.msg import Header
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.pipeline.conversions import stamp_to_ns
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
-from nlspn_ros.ros.node import OUTPUTS as NODE_OUTPUTS
+from nlspn_ros.ros.outputs import OUTPUTS as NODE_OUTPUTS
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT, POINTS = 1216, 352, 120_000
 # KITTI-like: LiDAR x forward, y left, z up -> camera optical x right, y down, z forward
 T_CAM_LIDAR = [0.0, -1.0, 0.0, 0.0, 0.0, 0.0, -1.0, -0.08, 1.0, 0.0, 0.0, -0.27, 0.0, 0.0, 0.0, 1.0]
-OUTPUTS = dict(NODE_OUTPUTS.values())  # topic -> type of every output of the node
+OUTPUTS = {o.topic: o.msg_type for o in NODE_OUTPUTS.values()}  # topic -> type of every output of the node
 
 
 

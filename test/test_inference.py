@@ -120,3 +120,20 @@ def test_loads_checkpoint_file_and_default(tmp_path, model, frame):
     else:  # not shipped yet: a clear error naming the file
         with pytest.raises(CheckpointError, match="default.pt: file not found"):
             NLSPNCompleter(None, device="cpu")
+
+
+def test_release_drops_the_model_and_later_frames_fail_clearly(tmp_path, model, frame):
+    """A released completer (node cleanup) no longer holds the weights: the model object is freed once
+    nothing else refers to it, and a later frame is a clear error, not an AttributeError on None."""
+    import gc
+    import weakref
+
+    path = save_checkpoint(tmp_path / "small.pt", model, model.config)
+    completer = NLSPNCompleter(path, device="cpu")
+    completer.complete(*frame)
+    loaded = weakref.ref(completer.model)
+    completer.release()
+    gc.collect()
+    assert completer.model is None and loaded() is None
+    with pytest.raises(RuntimeError, match="released"):
+        completer.complete(*frame)

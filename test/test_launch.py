@@ -26,7 +26,7 @@ from nlspn_ros.pipeline.param_files import load_parameters
 from nlspn_ros.pipeline.settings import BY_NAME
 from nlspn_ros.ros import launch_plan
 from nlspn_ros.ros.launch_plan import ARGUMENTS, NodeLaunch, Plan, plan
-from nlspn_ros.ros.node import OUTPUTS as NODE_OUTPUTS
+from nlspn_ros.ros.outputs import OUTPUTS as NODE_OUTPUTS
 
 from ros_util import REPO_ROOT, start_process, stop_process
 
@@ -39,7 +39,7 @@ LAUNCH_FILES = tuple(ARGUMENTS)
 
 def node_topics() -> set[str]:
     """Topic names the node subscribes or publishes (relative names as written)."""
-    return node_subscriptions() | {topic for topic, _ in NODE_OUTPUTS.values()}
+    return node_subscriptions() | {output.topic for output in NODE_OUTPUTS.values()}
 
 
 def node_subscriptions() -> set[str]:

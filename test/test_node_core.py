@@ -351,7 +351,7 @@ def test_every_runtime_parameter_applies_at_the_next_frame_or_is_refused(method,
         {"method": method, "checkpoint": str(checkpoint), "device": "cpu"}
     )
     completer = build_completer(start)
-    default_prop_time = getattr(completer, "prop_time", None)
+    default_prop_time = completer.prop_time
     before = outcome(completer, start, default_prop_time)
     assert not isinstance(before, str), before
     for name, value in RUNTIME_CHANGES.items():

@@ -33,10 +33,16 @@ class Completer(Protocol):
     Attributes:
         name: short method name (``nlspn``, ``ip_basic``, ``nearest``).
         device: where it runs, a torch device string (``cpu``, ``cuda:0``).
+        prop_time: propagation steps, settable between frames; None for a completer without
+            propagation (IP-Basic, nearest).
+        max_depth: metres, the depth limit the completer applies itself, settable between frames;
+            None when it has none (the caller masks the output).
     """
 
     name: str
     device: str
+    prop_time: int | None
+    max_depth: float | None
 
     def complete(self, rgb: np.ndarray, sparse: np.ndarray) -> Completion:
         """Dense depth for one frame.
@@ -48,4 +54,9 @@ class Completer(Protocol):
         Returns:
             The :class:`Completion` at (H, W).
         """
+        ...
+
+    def release(self) -> None:
+        """Give back what the completer holds (model weights, cached device memory); it cannot
+        complete afterwards. A ``complete`` still running in another thread finishes first."""
         ...

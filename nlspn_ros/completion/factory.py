@@ -89,7 +89,7 @@ def check_settings(completer: Completer, settings: NodeSettings) -> None:
             parameter.
     """
     method = settings.method
-    if settings.prop_time >= 0 and getattr(completer, "prop_time", None) is None:
+    if settings.prop_time >= 0 and completer.prop_time is None:
         raise ValueError(f"prop_time: method {method} has no propagation steps (leave it at -1)")
     if settings.confidence_threshold > 0 and not has_confidence(completer):
         raise ValueError(
@@ -112,5 +112,5 @@ def apply_runtime_settings(
         default_prop_time: the checkpoint's ``prop_time``, or None without propagation.
     """
     apply_prop_time(completer, settings, default_prop_time)
-    if getattr(completer, "max_depth", None) not in (None, settings.max_depth):
+    if completer.max_depth not in (None, settings.max_depth):
         completer.max_depth = float(settings.max_depth)

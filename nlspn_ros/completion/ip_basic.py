@@ -151,6 +151,7 @@ class IPBasicCompleter:
 
     name = "ip_basic"
     device = "cpu"
+    prop_time = None  # no propagation
 
     def __init__(self, max_depth: float = 100.0, extrapolate: bool = True, blur_type: str = "bilateral"):
         if blur_type not in BLUR_TYPES:
@@ -167,6 +168,9 @@ class IPBasicCompleter:
         depth = fill_in_fast(sparse, self.max_depth, self.extrapolate, self.blur_type)
         return Completion(depth, None, {"ip_basic": (time.perf_counter() - start) * 1e3})
 
+    def release(self) -> None:
+        """Nothing to give back (no model, no device memory)."""
+
 
 class NearestCompleter:
     """Nearest-measurement fill as a :class:`~nlspn_ros.completion.Completer` (evaluation reference).
@@ -177,12 +181,17 @@ class NearestCompleter:
 
     name = "nearest"
     device = "cpu"
+    prop_time = None
+    max_depth = None
 
     def complete(self, rgb: np.ndarray, sparse: np.ndarray) -> Completion:
         _check_shapes(rgb, sparse)
         start = time.perf_counter()
         depth = nearest_fill(sparse)
         return Completion(depth, None, {"nearest": (time.perf_counter() - start) * 1e3})
+
+    def release(self) -> None:
+        """Nothing to give back."""
 
 
 def _check_shapes(rgb: np.ndarray, sparse: np.ndarray) -> None:

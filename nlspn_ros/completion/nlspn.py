@@ -90,7 +90,7 @@ class NLSPNCompleter:
         device: the resolved torch device as a string (``cpu``, ``cuda``, ``cuda:1``).
         precision: as given.
         max_depth: as given; may be changed between frames.
-        model: the :class:`NLSPNModel`, in eval mode on ``device``.
+        model: the :class:`NLSPNModel`, in eval mode on ``device``; None after :meth:`release`.
         checkpoint: the loaded file's path (None for :meth:`from_model`).
 
     Raises:
@@ -156,6 +156,15 @@ class NLSPNCompleter:
         self.model = model.to(device=device, memory_format=memory_format).eval()
         self._memory_format = memory_format
 
+    def release(self) -> None:
+        """Drop the model and hand the device's cached blocks back to the driver (CUDA), so that
+        a node cleaned up (lifecycle ``cleanup``) holds no GPU memory. A frame still inside the
+        forward keeps the weights until it ends; their blocks then stay in torch's cache."""
+        self.model = None
+        if self._torch_device.type == "cuda":
+            with torch.cuda.device(self._torch_device):
+                torch.cuda.empty_cache()
+
     @property
     def config(self) -> NLSPNConfig:
         """The model's configuration."""
@@ -213,15 +222,19 @@ class NLSPNCompleter:
         Raises:
             ValueError: ``rgb`` is not (H, W, 3) uint8, ``sparse`` is not (H, W), or the image
                 is empty.
+            RuntimeError: the completer was released (:meth:`release`).
         """
         start = time.perf_counter()
+        model = self.model  # this frame keeps the model, even if release() runs meanwhile
+        if model is None:
+            raise RuntimeError("this NLSPN completer was released")
         with torch.inference_mode():
             rgb_t, dep_t = self._inputs(rgb, sparse)
             self._synchronize()
             prepared = time.perf_counter()
             dtype = PRECISIONS[self.precision]
             with torch.autocast(self._torch_device.type, dtype=dtype, enabled=dtype is not None):
-                out = self.model(rgb_t, dep_t)
+                out = model(rgb_t, dep_t)
             self._synchronize()
             inferred = time.perf_counter()
             depth = out["pred"][0, 0].float()

@@ -58,6 +58,11 @@ class _InputCollector:
 
     name = "inputs"
     device = "cpu"
+    prop_time = None
+    max_depth = None
 
     def complete(self, rgb: np.ndarray, sparse: np.ndarray):
         return Completion(np.zeros_like(sparse), None, {})
+
+    def release(self) -> None:
+        """Nothing to give back."""

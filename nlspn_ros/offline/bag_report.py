@@ -43,7 +43,7 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
         from nlspn_ros.completion.factory import apply_prop_time, build_completer
 
         evaluator.completer = build_completer(settings)
-        apply_prop_time(evaluator.completer, settings, getattr(evaluator.completer, "prop_time", None))
+        apply_prop_time(evaluator.completer, settings, evaluator.completer.prop_time)
     bar = tqdm(total=evaluator.expected_frames(), unit="frame", disable=not progress,
                desc=f"evaluate {Path(bag).name}")
 

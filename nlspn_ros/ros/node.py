@@ -31,13 +31,16 @@ from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from nlspn_ros.allocator import keep_freed_memory
+from nlspn_ros.completion import Completer
 from nlspn_ros.completion.factory import apply_runtime_settings, build_completer, check_settings
-from nlspn_ros.msg import DepthCompletion
 from nlspn_ros.pipeline import extrinsic_source
 from nlspn_ros.pipeline import frame as frames
 from nlspn_ros.pipeline.conversions import stamp_to_ns
@@ -55,7 +58,7 @@ from nlspn_ros.pipeline.pairing import (
 )
 from nlspn_ros.pipeline.settings import BY_NAME, PARAMETERS, NodeSettings, ParameterSpec
 from nlspn_ros.ros import tf_lookup
-from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
+from nlspn_ros.ros.outputs import OUTPUTS, OutgoingFrame, enabled
 
 NODE_NAME = "nlspn_node"
 WARN_EVERY_S = 5.0
@@ -96,28 +99,6 @@ def qos(reliability: str, depth: int) -> QoSProfile:
     )
 
 
-# output key -> (relative topic, message type); the keys name the outputs in the code. Every image
-# has a CameraInfo beside it (image_transport's `<ns>/camera_info`), all of the output geometry
-# (after crop/scale): depth_image_proc and RViz's DepthCloud pair them by exact stamp.
-OUTPUTS: dict[str, tuple[str, type]] = {
-    "depth": ("depth/image", Image),
-    "depth_info": ("depth/camera_info", CameraInfo),
-    "confidence": ("confidence/image", Image),
-    "confidence_info": ("confidence/camera_info", CameraInfo),
-    "depth_raw": ("depth/image_raw", Image),
-    "sparse_depth": ("sparse_depth/image", Image),
-    "sparse_depth_info": ("sparse_depth/camera_info", CameraInfo),
-    "color": ("depth/color", Image),
-    "rgb": ("rgb/image", Image),
-    "rgb_info": ("rgb/camera_info", CameraInfo),
-    "points": ("depth/points", PointCloud2),
-    "completion": ("completion", DepthCompletion),
-}
-# CameraInfo outputs -> the image output they describe (published only where that one may be)
-INFO_OF = {"depth_info": "depth", "confidence_info": "confidence", "sparse_depth_info": "sparse_depth",
-           "rgb_info": "rgb"}
-
-
 class NLSPNNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
@@ -139,13 +120,19 @@ class NLSPNNode(LifecycleNode):
         self._arrivals: dict[int, float] = {}
         self._bad_reported = 0
         # made by configure (and activate), released by cleanup, shutdown or a failed transition
-        self.completer: Any = None
+        self.completer: Completer | None = None
+        self._default_prop_time: int | None = None  # the checkpoint's (None: no propagation)
         self.configure_error = ""
-        self.pub: dict[str, Any] = {}
-        self._inputs: list = []
-        self._diagnostics: Any = None
-        self._diagnostics_timer: Any = None
-        self._deadline_timer: Any = None
+        self.pub: dict[str, Publisher] = {}
+        self._inputs: list[Subscription] = []
+        self._diagnostics: Publisher | None = None
+        self._diagnostics_timer: Timer | None = None
+        self._deadline_timer: Timer | None = None
+        # pairing (executor thread) and the hand-over to the worker: configure makes fresh ones
+        s = self._settings
+        self._pairer = ApproximateTimePairer(s.sync.slop, s.sync.queue_size)
+        self._mailbox: LatestMailbox[Pair] = LatestMailbox()
+        self._stop = threading.Event()  # set: the worker's frame in progress is abandoned
         self._worker: threading.Thread | None = None
         self._tf: tf_lookup.TfLookup | None = None  # made while configured and no extrinsic parameter is set
         self._abandoned: threading.Thread | None = None  # a worker released while inside a forward
@@ -173,7 +160,7 @@ class NLSPNNode(LifecycleNode):
             self.configure_error = str(exc)
             self.get_logger().error(f"cannot configure: {exc}")
             return TransitionCallbackReturn.FAILURE
-        self._default_prop_time = getattr(self.completer, "prop_time", None)
+        self._default_prop_time = completer.prop_time
         self.get_logger().info(
             f"completer {self.completer.name} on {self.completer.device}"
             + (f", checkpoint {s.checkpoint}" if s.checkpoint else "")
@@ -183,11 +170,11 @@ class NLSPNNode(LifecycleNode):
             self.get_logger().warning(notice)
         self._listen_to_tf(s)
         self._pairer = ApproximateTimePairer(s.sync.slop, s.sync.queue_size)
-        self._mailbox: LatestMailbox[Pair] = LatestMailbox()
+        self._mailbox = LatestMailbox()
         output_qos = qos(s.qos.output_reliability, s.qos.output_depth)
         self.pub = {
-            key: self.create_lifecycle_publisher(cls, topic, output_qos)
-            for key, (topic, cls) in OUTPUTS.items()
+            key: self.create_lifecycle_publisher(output.msg_type, output.topic, output_qos)
+            for key, output in OUTPUTS.items()
         }
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # also when inactive
         # a steady-clock timer: under use_sim_time a ROS-time timer waits for /clock to advance a
@@ -307,7 +294,9 @@ class NLSPNNode(LifecycleNode):
         if self._tf is not None:
             self._tf.close()
             self._tf = None
-        self.completer = None
+        if self.completer is not None:
+            self.completer.release()  # weights and cached GPU memory (an abandoned frame keeps its own)
+            self.completer = None
 
     # ------------------------------------------------------------------ parameters
 
@@ -399,31 +388,25 @@ class NLSPNNode(LifecycleNode):
                 self._warn("failed", f"frame failed: {type(exc).__name__}: {exc}")
 
     def _wanted(self, s: NodeSettings) -> dict[str, bool]:
-        enabled = {
-            "depth_raw": s.publish.depth_raw,
-            "sparse_depth": s.publish.sparse_depth,
-            "sparse_depth_info": s.publish.sparse_depth,
-            "color": s.publish.color,
-            "points": s.publish.points,
-        }
-        return {
-            name: enabled.get(name, True) and pub.get_subscription_count() > 0
-            for name, pub in self.pub.items()
-        }
+        """Output key -> whether to publish it this frame: enabled by the settings and subscribed."""
+        return {key: enabled(key, s) and pub.get_subscription_count() > 0 for key, pub in self.pub.items()}
 
     def process(self, pair: Pair, s: NodeSettings, stop: threading.Event | None = None) -> None:
         """Complete one pair with settings ``s`` and publish what has subscribers (unless ``stop``
         was set meanwhile: the frame was abandoned and the outputs are being torn down)."""
+        completer = self.completer  # one completer for the whole frame (cleanup may drop it meanwhile)
+        if completer is None:
+            raise RuntimeError("no completer: the node is not configured")
         wanted = self._wanted(s)
         if not any(wanted.values()):
             self._count("frames.no_subscribers")
             return
-        apply_runtime_settings(self.completer, s, self._default_prop_time)
+        apply_runtime_settings(completer, s, self._default_prop_time)
         start = time.perf_counter()
         # the parameters', or TF's (may wait up to tf_timeout); BadInput when it cannot be known
         t_cam_lidar = extrinsic_source.extrinsic_for(s, pair.image, pair.cloud, self._tf)
         result = frames.process_frame(
-            pair.image, pair.camera_info, pair.cloud, s, self.completer, t_cam_lidar
+            pair.image, pair.camera_info, pair.cloud, s, completer, t_cam_lidar
         )
         if result.projection.non_finite:
             self._count("points.non_finite", result.projection.non_finite)
@@ -460,51 +443,10 @@ class NLSPNNode(LifecycleNode):
         arrival: float | None,
     ) -> None:
         """Build and publish what is wanted; ``arrival``: time.monotonic() the image arrived."""
-        header = pair.image.header
-        completion = wanted["completion"]
-        depth_msg = image_msg(header, result.depth, "32FC1") if wanted["depth"] or completion else None
-        info_msg = (
-            camera_info_msg(header, result.camera.to_camera_info_fields())
-            if completion or any(wanted[key] for key in INFO_OF)
-            else None
-        )
-        confidence_msg = None
-        if result.confidence is not None and (wanted["confidence"] or completion):
-            confidence_msg = image_msg(header, result.confidence, "32FC1")
-        if wanted["depth"]:
-            self.pub["depth"].publish(depth_msg)
-        for key, image_key in INFO_OF.items():  # one CameraInfo message for all four topics
-            if wanted[key] and (image_key != "confidence" or result.confidence is not None):
-                self.pub[key].publish(info_msg)
-        if wanted["confidence"] and confidence_msg is not None:
-            self.pub["confidence"].publish(confidence_msg)
-        if wanted["depth_raw"]:
-            self.pub["depth_raw"].publish(
-                image_msg(header, frames.depth_to_millimetres(result.depth), "16UC1")
-            )
-        if wanted["sparse_depth"]:
-            sparse = frames.sparse_for_publishing(result.sparse)
-            self.pub["sparse_depth"].publish(image_msg(header, sparse, "32FC1"))
-        if wanted["rgb"]:
-            self.pub["rgb"].publish(image_msg(header, result.rgb, "rgb8"))
-        if wanted["color"]:
-            colours = frames.colorize_depth(result.depth, s.min_depth, s.max_depth)
-            self.pub["color"].publish(image_msg(header, colours, "rgb8"))
-        if wanted["points"]:
-            xyz, rgb = frames.depth_to_points(result.depth, result.rgb, result.camera, s.points_decimation)
-            self.pub["points"].publish(cloud_msg(header, xyz, rgb))
-        if completion:
-            latency_ms = 0.0 if arrival is None else (time.monotonic() - arrival) * 1e3
-            self.pub["completion"].publish(
-                DepthCompletion(
-                    header=header,
-                    depth=depth_msg,
-                    confidence=confidence_msg or Image(header=header),
-                    camera_info=info_msg,
-                    num_input_points=result.projection.pixels,
-                    latency_ms=latency_ms,
-                )
-            )
+        frame = OutgoingFrame(pair.image.header, result, s, arrival)
+        for key, output in OUTPUTS.items():
+            if wanted[key] and (msg := output.build(frame)) is not None:
+                self.pub[key].publish(msg)
 
     # ------------------------------------------------------------------ diagnostics
 
@@ -537,10 +479,13 @@ class NLSPNNode(LifecycleNode):
                     values[f"latency_ms.{stage}.median"] = f"{statistics.median(samples):.2f}"
                     values[f"latency_ms.{stage}.last"] = f"{samples[-1]:.2f}"
         values["active"] = str(bool(self._inputs)).lower()
-        values["method"] = self.completer.name
-        values["device"] = str(self.completer.device)
-        values["model"] = str(getattr(self.completer, "checkpoint", None) or self.completer.name)
-        if str(self.completer.device).startswith("cuda"):
+        completer = self.completer
+        if completer is None:  # unconfigured (the timer only runs while configured)
+            return values
+        values["method"] = completer.name
+        values["device"] = str(completer.device)
+        values["model"] = str(getattr(completer, "checkpoint", None) or completer.name)
+        if str(completer.device).startswith("cuda"):
             import torch
 
             values["gpu_memory_mb.allocated"] = f"{torch.cuda.memory_allocated() / 2**20:.1f}"
@@ -548,6 +493,8 @@ class NLSPNNode(LifecycleNode):
         return values
 
     def _publish_diagnostics(self) -> None:
+        if self._diagnostics is None:  # a timer call racing cleanup
+            return
         values = self.diagnostics_values()
         bad_total = sum(int(v) for k, v in values.items() if k.startswith(("bad_input.", "frames.failed")))
         bad, self._bad_reported = bad_total - self._bad_reported, bad_total
@@ -557,7 +504,7 @@ class NLSPNNode(LifecycleNode):
             name=f"{self.get_fully_qualified_name()}: depth completion",
             message=f"{values.get('frames.completed', '0')} frames completed"
             + (f", {bad} skipped for bad input since the last report" if bad else ""),
-            hardware_id=f"{self.get_fully_qualified_name()} ({values['device']})",
+            hardware_id=f"{self.get_fully_qualified_name()} ({values.get('device', 'unconfigured')})",
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
         msg = DiagnosticArray(status=[status])
