@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 import rclpy
 from sensor_msgs.msg import PointField
-from test_node import SEC, Harness, make_frame, start_node, subscribed_and_reporting
 
 from nlspn_ros.ros.messages import cloud_msg
 
-from ros_util import stop_process
+from ros_util import SEC, Harness, make_frame, start_node, stop_process, subscribed_and_reporting
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -8,15 +8,13 @@ import os
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from test_node import Harness, make_frame, start_node, wait_until
 
-from ros_util import stop_process
+from ros_util import SEC, Harness, make_frame, start_node, stop_process, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 # a DDS domain of this module's own (test_node uses 200..229; conftest gives sessions 100..199)
 DOMAIN = 230 + os.getpid() % 3  # Fast DDS ports allow domains up to 232
-SEC = 1_000_000_000
 
 
 class Manager:

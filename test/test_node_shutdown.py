@@ -18,12 +18,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_node import NODE_PARAMS, SEC, Harness, header, ros_arg, start_node, wait_until
 
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
-from ros_util import REPO_ROOT, stop_process
+from ros_util import (
+    NODE_PARAMS,
+    REPO_ROOT,
+    SEC,
+    Harness,
+    header,
+    ros_arg,
+    start_node,
+    stop_process,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
