@@ -7,6 +7,8 @@ packages are imported only where they are used.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import os
 import signal
@@ -15,7 +17,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEC = 1_000_000_000
+# the DDS domains test sessions take, one lock file each (conftest.py's ros_domain says why these)
+TEST_DOMAINS = range(1, 100)
+DOMAIN_LOCK_DIR = Path("/tmp/nlspn_ros_test_domains")
 
 # the scene: a pinhole camera looking at a plane, the LiDAR frame = the camera frame
 WIDTH, HEIGHT = 96, 64
@@ -72,6 +77,46 @@ OUTPUTS = {
 }
 # read as depth_image_proc and RViz read them: best effort (sensor data QoS) as well as reliable
 BEST_EFFORT_OUTPUTS = ("depth/image", "rgb/image")
+
+
+class DomainClaim:
+    """A DDS domain this process holds: an exclusive flock on the domain's lock file, released by
+    :meth:`release` or when the process ends, however it ends."""
+
+    def __init__(self, domain: int, fd: int) -> None:
+        self.domain = domain
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def claim_domain(avoid: Collection[int] = ()) -> DomainClaim:
+    """The first domain of :data:`TEST_DOMAINS` (less ``avoid``) that no process holds, now held
+    by this one. ``flock`` is atomic and belongs to the open file, so a domain held by another
+    session, or already by this process, is skipped."""
+    with contextlib.suppress(FileExistsError):
+        DOMAIN_LOCK_DIR.mkdir()
+        DOMAIN_LOCK_DIR.chmod(0o1777)  # like /tmp: every user's sessions share the host's DDS ports
+    for domain in TEST_DOMAINS:
+        if domain in avoid:
+            continue
+        try:
+            fd = os.open(DOMAIN_LOCK_DIR / f"{domain}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        except OSError:  # another user's file we cannot read: not ours to take
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return DomainClaim(domain, fd)
+    raise RuntimeError(
+        f"every DDS domain in {TEST_DOMAINS.start}..{TEST_DOMAINS.stop - 1} is held (lock files in "
+        f"{DOMAIN_LOCK_DIR}): too many test sessions at once?"
+    )
 
 
 def message_class(name: str) -> type:

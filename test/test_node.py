@@ -7,7 +7,6 @@ compared as differences. Expected outputs come from the same core pipeline run i
 from __future__ import annotations
 
 import array
-import os
 import threading
 import time
 
@@ -56,14 +55,13 @@ from ros_util import (
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 IMAGE_OUTPUTS = [topic for topic, kind in OUTPUTS.items() if kind == "sensor_msgs/msg/Image"]
-# DDS domains of this module's own (outside the 100..199 that conftest gives whole sessions)
-MODULE_DOMAIN = 200 + os.getpid() % 15
-IDLE_DOMAIN = 215 + os.getpid() % 15
 
 
 @pytest.fixture(scope="module")
-def harness():
-    h = Harness(MODULE_DOMAIN)
+def harness(ros_domain):
+    """The module's harness, in a DDS domain of the module's own (the tests with their own node
+    take other domains from ros_domain: no module harness listens there)."""
+    h = Harness(ros_domain())
     yield h
     h.close()
 
@@ -423,12 +421,12 @@ def test_invalid_start_parameters_exit_non_zero() -> None:
     assert "method must be one of ['nlspn', 'ip_basic'], got 'magic'" in output
 
 
-def test_no_subscribers_means_no_work() -> None:
+def test_no_subscribers_means_no_work(ros_domain) -> None:
     """With nobody listening to any output, paired frames are counted but not completed.
 
     Runs in a DDS domain of its own (no module harness listening), with the CPU baseline method.
     """
-    domain = IDLE_DOMAIN
+    domain = ros_domain()
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     node = Node("nlspn_idle_tester", context=context)
@@ -473,12 +471,13 @@ def test_no_subscribers_means_no_work() -> None:
     assert "completer ip_basic" in output
 
 
-def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time() -> None:
+def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time(ros_domain) -> None:
     """Two cameras' nodes (namespaces front and left) publish /diagnostics that name them fully,
     with distinct hardware ids; the one under use_sim_time reports during a short bag (0.5 s of
     /clock, less than one diagnostics period) and after it, while the clock stands still."""
+    domain = ros_domain()
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=IDLE_DOMAIN)
+    rclpy.init(context=context, domain_id=domain)
     node = Node("nlspn_diagnostics_tester", context=context)
     statuses: list = []
     node.create_subscription(
@@ -495,7 +494,7 @@ def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time() -> None:
         params = {"method": "ip_basic", "diagnostics_period": 1.0, "use_sim_time": sim_time}
         for name, value in params.items():
             args += ros_arg(name, value)
-        procs.append(start_process(args, env={"ROS_DOMAIN_ID": str(IDLE_DOMAIN)}))
+        procs.append(start_process(args, env={"ROS_DOMAIN_ID": str(domain)}))
     try:
         assert wait_until(lambda: clock_pub.get_subscription_count() > 0, 60.0, procs[0])
         start = 1_700_000_000 * SEC  # a bag's time: 0.5 s of it, then the clock stands still
@@ -529,18 +528,18 @@ def compressed_image(stamp_ns: int, extension: str, fmt: str, data: bytes | None
     return CompressedImage(header=header(stamp_ns), format=fmt, data=array.array("B", data))
 
 
-def test_compressed_images_are_decoded_paired_and_bad_payloads_counted(checkpoint) -> None:
+def test_compressed_images_are_decoded_paired_and_bad_payloads_counted(checkpoint, ros_domain) -> None:
     """image_transport:=compressed: the node reads `<image>/compressed` (after remapping `image`, as
     image_transport resolves it), decodes png and jpeg, pairs and publishes as for raw images; a
     payload that does not decode is counted as bad input and the node goes on."""
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     compressed_pub = harness.node.create_publisher(
         CompressedImage,
         "/cam/image_raw/compressed",
         QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
     )
     params = {"method": "ip_basic", "image_transport": "compressed"}
-    proc = start_node(checkpoint, IDLE_DOMAIN, remap={"image": "/cam/image_raw"}, **params)
+    proc = start_node(checkpoint, harness.domain, remap={"image": "/cam/image_raw"}, **params)
     try:
         ready = lambda: compressed_pub.get_subscription_count() > 0 and harness.counters()  # noqa: E731
         assert harness.wait(ready, 60.0, proc)
@@ -588,13 +587,15 @@ def counted(harness: Harness, key: str, before: int, proc) -> bool:
 
 
 @pytest.mark.skipif(tf2_ros_installed(), reason="tf2_ros is installed here: the TF test covers the node")
-def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps_running(checkpoint) -> None:
+def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps_running(
+    checkpoint, ros_domain
+) -> None:
     """No t_cam_lidar* parameter and no tf2_ros: one line at configure names both remedies; a cloud
     in another frame is counted as bad input, a cloud in the image's frame is still completed."""
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     # '""': an empty string on the command line (-p lidar_frame:= does not parse)
     params = {**NODE_PARAMS, "method": "ip_basic", "t_cam_lidar": [0.0], "lidar_frame": '""'}
-    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    proc = start_node(checkpoint, harness.domain, **params)
     try:
         assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
         t_foreign, t_same, t_after = (Stamps.block() for _ in range(3))
@@ -620,7 +621,7 @@ def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps
     reason="tf2_ros (and tf2_msgs) are not installable from PyPI: this runs wherever a ROS 2 "
     "distribution provides them",
 )
-def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
+def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint, ros_domain) -> None:
     """No extrinsic parameter: the node looks up cloud frame -> image frame in TF (a /tf_static
     latched before it starts, a dynamic /tf at the image's stamp); a missing or too old transform is
     counted; an extrinsic parameter set at runtime wins."""
@@ -630,7 +631,7 @@ def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
 
     from nlspn_ros.geometry import invert_transform, transform_from_rpy
 
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     t_cam_lidar = transform_from_rpy([0.2, -0.1, 0.3], -np.pi / 2, 0.0, -np.pi / 2)  # x forward -> z forward
 
     w, x, y, z = transforms3d.quaternions.mat2quat(t_cam_lidar[:3, :3])
@@ -652,7 +653,7 @@ def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
     static.sendTransform(stamped(0, "velodyne"))  # latched before the node starts
     dynamic = tf2_ros.TransformBroadcaster(harness.node)
     params = {**NODE_PARAMS, "t_cam_lidar": [0.0], "lidar_frame": '""', "tf_timeout": 0.1}
-    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    proc = start_node(checkpoint, harness.domain, **params)
     try:
         assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
         t_static, t_missing, t_dynamic, t_old, t_param = (Stamps.block() for _ in range(5))
@@ -686,15 +687,15 @@ def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
     assert "'radar' -> 'camera_optical'" in output
 
 
-def test_ip_basic_applies_runtime_max_depth_and_refuses_what_it_cannot_apply(checkpoint) -> None:
+def test_ip_basic_applies_runtime_max_depth_and_refuses_what_it_cannot_apply(checkpoint, ros_domain) -> None:
     """IP-Basic node, max_depth raised at runtime above the default (100 m) and a cloud at 150 m:
     the dense depth has the points (it was all NaN when the completer kept its start max_depth);
     parameters IP-Basic cannot apply are refused with a reason. Own DDS domain, own node, started
     with ``t_cam_lidar:=[]`` (an empty list: "not set", like leaving it out; it used to stop the
     node at start with "parameter 't_cam_lidar' is not initialized")."""
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     # '""': no expected cloud frame (-p lidar_frame:= does not parse), the cloud is in the image's
-    proc = start_node(checkpoint, IDLE_DOMAIN, method="ip_basic", t_cam_lidar=[], lidar_frame='""')
+    proc = start_node(checkpoint, harness.domain, method="ip_basic", t_cam_lidar=[], lidar_frame='""')
     try:
         assert harness.wait(lambda: subscribed_and_reporting(harness), 40.0, proc), stop_process(proc)
         (accepted,) = harness.set_parameters(max_depth=300.0)
