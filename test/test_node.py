@@ -7,259 +7,68 @@ compared as differences. Expected outputs come from the same core pipeline run i
 from __future__ import annotations
 
 import array
-import os
 import threading
 import time
-from collections import defaultdict
 
 import cv2
 import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.msg import ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from std_msgs.msg import Header
 
 from nlspn_ros.completion.factory import build_completer
 from nlspn_ros.completion.nlspn import NLSPNCompleter
-from nlspn_ros.geometry import CameraModel
-from nlspn_ros.msg import DepthCompletion
 from nlspn_ros.pipeline import conversions
 from nlspn_ros.pipeline.frame import process_frame
 from nlspn_ros.pipeline.settings import NodeSettings
-from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
+from nlspn_ros.ros.messages import cloud_msg
 
 import depth_consumers
-from ros_util import REPO_ROOT, start_process, stop_process
+from ros_util import (
+    BEST_EFFORT_OUTPUTS,
+    CAMERA,
+    FRAME,
+    HEIGHT,
+    NODE_PARAMS,
+    OUTPUTS,
+    REPO_ROOT,
+    SEC,
+    WIDTH,
+    Harness,
+    header,
+    make_frame,
+    plane_cloud,
+    rgb_image,
+    ros_arg,
+    start_node,
+    start_process,
+    stop_process,
+    subscribed_and_reporting,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-WIDTH, HEIGHT = 96, 64
-CAMERA = CameraModel.pinhole(WIDTH, HEIGHT, fx=60.0, fy=60.0, cx=47.5, cy=31.5)
-FRAME, LIDAR_FRAME = "camera_optical", "lidar"
-NODE_PARAMS = {
-    "device": "cpu",
-    "diagnostics_period": 0.2,
-    "qos.input_reliability": "reliable",
-    "qos.input_depth": 50,
-    "lidar_frame": LIDAR_FRAME,
-    # the test clouds are in the camera frame: an explicit identity (with none, TF would be asked)
-    "t_cam_lidar": np.eye(4).ravel().tolist(),
-    "publish.depth_raw": True,
-    "publish.sparse_depth": True,
-    "publish.points": True,
-    "sync.slop": 0.06,
-    # room for the 12 images of the 3x-rate test: on a loaded machine the executor may take all of
-    # them before the late clouds, and a queue of 10 then overflows (by design, counted as a drop)
-    "sync.queue_size": 40,
-    # the tests send images before their later clouds, seconds apart on a loaded machine
-    "sync.max_wait": 5.0,
-}
-OUTPUTS = {
-    "depth/image": Image,
-    "depth/camera_info": CameraInfo,
-    "confidence/image": Image,
-    "confidence/camera_info": CameraInfo,
-    "depth/image_raw": Image,
-    "sparse_depth/image": Image,
-    "sparse_depth/camera_info": CameraInfo,
-    "depth/color": Image,
-    "rgb/image": Image,
-    "rgb/camera_info": CameraInfo,
-    "depth/points": PointCloud2,
-    "completion": DepthCompletion,
-    "/diagnostics": DiagnosticArray,
-}
-IMAGE_OUTPUTS = [topic for topic, cls in OUTPUTS.items() if cls is Image]
-# read as depth_image_proc and RViz read them: best effort (sensor data QoS) as well as reliable
-BEST_EFFORT_OUTPUTS = ("depth/image", "rgb/image")
-SEC = 1_000_000_000
-# DDS domains of this module's own (outside the 100..199 that conftest gives whole sessions)
-MODULE_DOMAIN = 200 + os.getpid() % 15
-IDLE_DOMAIN = 215 + os.getpid() % 15
-
-
-def ros_arg(name, value) -> list[str]:
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return ["-p", f"{name}:={text}"]
-
-
-def plane_cloud(depth: float, n: int = 400, frame: str = LIDAR_FRAME, nan_every: int = 0) -> np.ndarray:
-    """Points of a fronto-parallel plane at ``depth`` m filling the view (LiDAR frame = camera frame)."""
-    rng = np.random.default_rng(int(depth * 10))
-    u, v = rng.uniform(0, WIDTH - 1, n), rng.uniform(0, HEIGHT - 1, n)
-    xyz = np.stack(
-        [(u - CAMERA.cx) / CAMERA.fx * depth, (v - CAMERA.cy) / CAMERA.fy * depth, np.full(n, depth)], axis=1
-    ).astype(np.float32)
-    if nan_every:
-        xyz[::nan_every] = np.nan
-    return xyz
-
-
-def header(stamp_ns: int, frame: str = FRAME) -> Header:
-    return Header(stamp=rclpy.time.Time(nanoseconds=stamp_ns).to_msg(), frame_id=frame)
-
-
-def rgb_image() -> np.ndarray:
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
-    return np.stack([xx * 2, yy * 3, (xx + yy) % 256], axis=2).astype(np.uint8)
-
-
-def wait_until(condition, timeout: float = 20.0, proc=None) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` s pass or ``proc`` exits (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if proc is not None and proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    return condition()
-
-
-class Harness:
-    """A test node in its own rclpy context, spinning in a thread, recording everything it receives."""
-
-    def __init__(self, domain: int = MODULE_DOMAIN) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = Node("nlspn_node_tester", context=self.context)
-        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.lock = threading.Lock()
-        self.received: dict[str, list] = defaultdict(list)
-        for topic, cls in OUTPUTS.items():
-            self.node.create_subscription(cls, topic, lambda m, t=topic: self._record(t, m), reliable)
-        for topic in BEST_EFFORT_OUTPUTS:
-            self.node.create_subscription(
-                Image, topic, lambda m, t=topic: self._record("best_effort:" + t, m), qos_profile_sensor_data
-            )
-        self.pub = {
-            "image": self.node.create_publisher(Image, "image", reliable),
-            "camera_info": self.node.create_publisher(CameraInfo, "camera_info", reliable),
-            "points": self.node.create_publisher(PointCloud2, "points", reliable),
-        }
-        self.param_client = self.node.create_client(SetParameters, "/nlspn_node/set_parameters")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _record(self, topic: str, msg) -> None:
-        with self.lock:
-            self.received[topic].append(msg)
-
-    def messages(self, topic: str) -> list:
-        with self.lock:
-            return list(self.received[topic])
-
-    def wait(self, condition, timeout: float = 20.0, proc=None) -> bool:
-        return wait_until(condition, timeout, proc)
-
-    def outputs_for(self, topic: str, stamp_ns: int) -> list:
-        return [m for m in self.messages(topic) if conversions.stamp_to_ns(m.header.stamp) == stamp_ns]
-
-    def counters(self) -> dict[str, str]:
-        diags = self.messages("/diagnostics")
-        return {kv.key: kv.value for kv in diags[-1].status[0].values} if diags else {}
-
-    def counter(self, key: str) -> int:
-        return int(self.counters().get(key, 0))
-
-    def settled_counters(self) -> dict[str, str]:
-        """Counters from a /diagnostics message published at least one period after now, so that
-        a baseline read before a test step includes everything the node already handled."""
-        seen: list = []
-
-        def two_new() -> bool:
-            last = self.messages("/diagnostics")[-1:]
-            if last and (not seen or last[0] is not seen[-1]):
-                seen.append(last[0])
-            return len(seen) >= 3
-
-        assert self.wait(two_new), "no fresh /diagnostics from the node"
-        return self.counters()
-
-    def send(
-        self,
-        stamp_ns: int,
-        *,
-        image: Image | None = None,
-        info: CameraInfo | None = None,
-        cloud: PointCloud2 | None = None,
-    ) -> None:
-        for name, msg in (("camera_info", info), ("image", image), ("points", cloud)):
-            if msg is not None:
-                self.pub[name].publish(msg)
-
-    def set_parameters(self, **values) -> list:
-        assert self.param_client.wait_for_service(timeout_sec=10.0)
-        params = []
-        for name, value in values.items():
-            if isinstance(value, float):
-                pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-            elif isinstance(value, bool):
-                pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-            elif isinstance(value, int):
-                pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-            elif isinstance(value, list):
-                pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=value)
-            else:
-                pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-            params.append(ParameterMsg(name=name.replace("__", "."), value=pv))
-        future = self.param_client.call_async(SetParameters.Request(parameters=params))
-        assert self.wait(future.done, 10.0), "SetParameters call did not return"
-        return future.result().results
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=5)
-
-
-def make_frame(stamp_ns: int, depth: float, **cloud_kwargs) -> tuple[Image, CameraInfo, PointCloud2]:
-    frame = cloud_kwargs.pop("frame", LIDAR_FRAME)
-    return (
-        image_msg(header(stamp_ns), rgb_image(), "rgb8"),
-        camera_info_msg(header(stamp_ns), CAMERA.to_camera_info_fields()),
-        cloud_msg(header(stamp_ns, frame), plane_cloud(depth, **cloud_kwargs)),
-    )
+IMAGE_OUTPUTS = [topic for topic, kind in OUTPUTS.items() if kind == "sensor_msgs/msg/Image"]
 
 
 @pytest.fixture(scope="module")
-def harness():
-    h = Harness()
+def harness(ros_domain):
+    """The module's harness, in a DDS domain of the module's own (the tests with their own node
+    take other domains from ros_domain: no module harness listens there)."""
+    h = Harness(ros_domain())
     yield h
     h.close()
 
 
-def start_node(checkpoint, domain: int = MODULE_DOMAIN, remap: dict[str, str] | None = None, **params):
-    """nlspn_node in its own process: config/nlspn.yaml, the test parameters, ``checkpoint`` and
-    ``params`` (which win), remappings ``remap``, the shared-memory Fast DDS profile, DDS domain
-    ``domain``."""
-    params_file = str(REPO_ROOT / "config" / "nlspn.yaml")
-    args = ["-m", "nlspn_ros.ros.node", "--ros-args", "--params-file", params_file]
-    for name, target in (remap or {}).items():
-        args += ["-r", f"{name}:={target}"]
-    for name, value in {**NODE_PARAMS, "checkpoint": str(checkpoint), **params}.items():
-        args += ros_arg(name, value)
-    env = {
-        "FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml"),
-        "ROS_DOMAIN_ID": str(domain),
-    }
-    return start_process(args, env=env)
-
-
 @pytest.fixture(scope="module")
 def node_process(checkpoint, harness):
-    proc = start_node(checkpoint)
+    proc = start_node(checkpoint, harness.domain)
     try:
         ready = harness.wait(
             lambda: all(p.get_subscription_count() > 0 for p in harness.pub.values()) and harness.counters(),
@@ -612,12 +421,12 @@ def test_invalid_start_parameters_exit_non_zero() -> None:
     assert "method must be one of ['nlspn', 'ip_basic'], got 'magic'" in output
 
 
-def test_no_subscribers_means_no_work() -> None:
+def test_no_subscribers_means_no_work(ros_domain) -> None:
     """With nobody listening to any output, paired frames are counted but not completed.
 
     Runs in a DDS domain of its own (no module harness listening), with the CPU baseline method.
     """
-    domain = IDLE_DOMAIN
+    domain = ros_domain()
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     node = Node("nlspn_idle_tester", context=context)
@@ -662,12 +471,13 @@ def test_no_subscribers_means_no_work() -> None:
     assert "completer ip_basic" in output
 
 
-def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time() -> None:
+def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time(ros_domain) -> None:
     """Two cameras' nodes (namespaces front and left) publish /diagnostics that name them fully,
     with distinct hardware ids; the one under use_sim_time reports during a short bag (0.5 s of
     /clock, less than one diagnostics period) and after it, while the clock stands still."""
+    domain = ros_domain()
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=IDLE_DOMAIN)
+    rclpy.init(context=context, domain_id=domain)
     node = Node("nlspn_diagnostics_tester", context=context)
     statuses: list = []
     node.create_subscription(
@@ -684,7 +494,7 @@ def test_diagnostics_tell_nodes_apart_and_appear_under_sim_time() -> None:
         params = {"method": "ip_basic", "diagnostics_period": 1.0, "use_sim_time": sim_time}
         for name, value in params.items():
             args += ros_arg(name, value)
-        procs.append(start_process(args, env={"ROS_DOMAIN_ID": str(IDLE_DOMAIN)}))
+        procs.append(start_process(args, env={"ROS_DOMAIN_ID": str(domain)}))
     try:
         assert wait_until(lambda: clock_pub.get_subscription_count() > 0, 60.0, procs[0])
         start = 1_700_000_000 * SEC  # a bag's time: 0.5 s of it, then the clock stands still
@@ -718,18 +528,18 @@ def compressed_image(stamp_ns: int, extension: str, fmt: str, data: bytes | None
     return CompressedImage(header=header(stamp_ns), format=fmt, data=array.array("B", data))
 
 
-def test_compressed_images_are_decoded_paired_and_bad_payloads_counted(checkpoint) -> None:
+def test_compressed_images_are_decoded_paired_and_bad_payloads_counted(checkpoint, ros_domain) -> None:
     """image_transport:=compressed: the node reads `<image>/compressed` (after remapping `image`, as
     image_transport resolves it), decodes png and jpeg, pairs and publishes as for raw images; a
     payload that does not decode is counted as bad input and the node goes on."""
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     compressed_pub = harness.node.create_publisher(
         CompressedImage,
         "/cam/image_raw/compressed",
         QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
     )
     params = {"method": "ip_basic", "image_transport": "compressed"}
-    proc = start_node(checkpoint, IDLE_DOMAIN, remap={"image": "/cam/image_raw"}, **params)
+    proc = start_node(checkpoint, harness.domain, remap={"image": "/cam/image_raw"}, **params)
     try:
         ready = lambda: compressed_pub.get_subscription_count() > 0 and harness.counters()  # noqa: E731
         assert harness.wait(ready, 60.0, proc)
@@ -772,22 +582,20 @@ def tf2_ros_installed() -> bool:
     return True
 
 
-def subscribed_and_reporting(harness: Harness) -> bool:
-    return all(p.get_subscription_count() for p in harness.pub.values()) and bool(harness.counters())
-
-
 def counted(harness: Harness, key: str, before: int, proc) -> bool:
     return harness.wait(lambda: harness.counter(key) > before, 30.0, proc)
 
 
 @pytest.mark.skipif(tf2_ros_installed(), reason="tf2_ros is installed here: the TF test covers the node")
-def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps_running(checkpoint) -> None:
+def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps_running(
+    checkpoint, ros_domain
+) -> None:
     """No t_cam_lidar* parameter and no tf2_ros: one line at configure names both remedies; a cloud
     in another frame is counted as bad input, a cloud in the image's frame is still completed."""
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     # '""': an empty string on the command line (-p lidar_frame:= does not parse)
     params = {**NODE_PARAMS, "method": "ip_basic", "t_cam_lidar": [0.0], "lidar_frame": '""'}
-    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    proc = start_node(checkpoint, harness.domain, **params)
     try:
         assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
         t_foreign, t_same, t_after = (Stamps.block() for _ in range(3))
@@ -813,7 +621,7 @@ def test_without_tf2_ros_or_extrinsic_parameters_the_node_says_so_once_and_keeps
     reason="tf2_ros (and tf2_msgs) are not installable from PyPI: this runs wherever a ROS 2 "
     "distribution provides them",
 )
-def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
+def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint, ros_domain) -> None:
     """No extrinsic parameter: the node looks up cloud frame -> image frame in TF (a /tf_static
     latched before it starts, a dynamic /tf at the image's stamp); a missing or too old transform is
     counted; an extrinsic parameter set at runtime wins."""
@@ -823,7 +631,7 @@ def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
 
     from nlspn_ros.geometry import invert_transform, transform_from_rpy
 
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     t_cam_lidar = transform_from_rpy([0.2, -0.1, 0.3], -np.pi / 2, 0.0, -np.pi / 2)  # x forward -> z forward
 
     w, x, y, z = transforms3d.quaternions.mat2quat(t_cam_lidar[:3, :3])
@@ -845,7 +653,7 @@ def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
     static.sendTransform(stamped(0, "velodyne"))  # latched before the node starts
     dynamic = tf2_ros.TransformBroadcaster(harness.node)
     params = {**NODE_PARAMS, "t_cam_lidar": [0.0], "lidar_frame": '""', "tf_timeout": 0.1}
-    proc = start_node(checkpoint, IDLE_DOMAIN, **params)
+    proc = start_node(checkpoint, harness.domain, **params)
     try:
         assert harness.wait(lambda: subscribed_and_reporting(harness), 60.0, proc)
         t_static, t_missing, t_dynamic, t_old, t_param = (Stamps.block() for _ in range(5))
@@ -879,15 +687,15 @@ def test_extrinsic_comes_from_tf_and_parameters_override(checkpoint) -> None:
     assert "'radar' -> 'camera_optical'" in output
 
 
-def test_ip_basic_applies_runtime_max_depth_and_refuses_what_it_cannot_apply(checkpoint) -> None:
+def test_ip_basic_applies_runtime_max_depth_and_refuses_what_it_cannot_apply(checkpoint, ros_domain) -> None:
     """IP-Basic node, max_depth raised at runtime above the default (100 m) and a cloud at 150 m:
     the dense depth has the points (it was all NaN when the completer kept its start max_depth);
     parameters IP-Basic cannot apply are refused with a reason. Own DDS domain, own node, started
     with ``t_cam_lidar:=[]`` (an empty list: "not set", like leaving it out; it used to stop the
     node at start with "parameter 't_cam_lidar' is not initialized")."""
-    harness = Harness(domain=IDLE_DOMAIN)
+    harness = Harness(ros_domain())
     # '""': no expected cloud frame (-p lidar_frame:= does not parse), the cloud is in the image's
-    proc = start_node(checkpoint, IDLE_DOMAIN, method="ip_basic", t_cam_lidar=[], lidar_frame='""')
+    proc = start_node(checkpoint, harness.domain, method="ip_basic", t_cam_lidar=[], lidar_frame='""')
     try:
         assert harness.wait(lambda: subscribed_and_reporting(harness), 40.0, proc), stop_process(proc)
         (accepted,) = harness.set_parameters(max_depth=300.0)

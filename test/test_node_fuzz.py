@@ -9,21 +9,18 @@ pairs made = completed + superseded + failed + bad input + no subscribers + deac
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 import rclpy
 from sensor_msgs.msg import PointField
-from test_node import SEC, Harness, make_frame, start_node, subscribed_and_reporting
 
 from nlspn_ros.ros.messages import cloud_msg
 
-from ros_util import stop_process
+from ros_util import SEC, Harness, make_frame, start_node, stop_process, subscribed_and_reporting
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-DOMAIN = int(os.environ["ROS_DOMAIN_ID"])  # the session's: no other module keeps a process there
 ROUNDS = 100
 SEED = 17
 
@@ -114,9 +111,9 @@ def total(counters: dict[str, str], prefix: str) -> int:
     return sum(int(v) for k, v in counters.items() if k.startswith(prefix))
 
 
-def test_seeded_mix_of_malformed_and_valid_messages(checkpoint) -> None:
-    harness = Harness(domain=DOMAIN)
-    proc = start_node(checkpoint, DOMAIN, diagnostics_period=0.1)
+def test_seeded_mix_of_malformed_and_valid_messages(checkpoint, ros_domain) -> None:
+    harness = Harness(ros_domain())
+    proc = start_node(checkpoint, harness.domain, diagnostics_period=0.1)
     rng = np.random.default_rng(SEED)
     table = mutations(rng)
     names = sorted(table)

@@ -3,20 +3,13 @@ follows the standard transitions requested through its ``change_state`` service,
 process, as a lifecycle manager would (real rclpy, a small random-init NLSPN on the CPU)."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from test_node import Harness, make_frame, start_node, wait_until
 
-from ros_util import stop_process
+from ros_util import SEC, Harness, make_frame, start_node, stop_process, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-
-# a DDS domain of this module's own (test_node uses 200..229; conftest gives sessions 100..199)
-DOMAIN = 230 + os.getpid() % 3  # Fast DDS ports allow domains up to 232
-SEC = 1_000_000_000
 
 
 class Manager:
@@ -41,8 +34,8 @@ class Manager:
 
 
 @pytest.fixture
-def harness():
-    h = Harness(domain=DOMAIN)
+def harness(ros_domain):
+    h = Harness(ros_domain())
     yield h
     h.close()
 
@@ -52,7 +45,7 @@ def subscribed(harness: Harness) -> bool:
 
 
 def test_transitions_load_the_model_subscribe_publish_and_release(harness, checkpoint) -> None:
-    proc = start_node(checkpoint, DOMAIN, autostart=False)
+    proc = start_node(checkpoint, harness.domain, autostart=False)
     manager = Manager(harness)
     try:
         assert manager.state() == "unconfigured"
@@ -98,7 +91,7 @@ def test_transitions_load_the_model_subscribe_publish_and_release(harness, check
 def test_a_model_that_cannot_be_loaded_leaves_the_node_unconfigured_and_alive(harness, tmp_path) -> None:
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
-    proc = start_node(broken, DOMAIN, autostart=False)
+    proc = start_node(broken, harness.domain, autostart=False)
     manager = Manager(harness)
     try:
         assert manager.state() == "unconfigured"

@@ -18,18 +18,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_node import NODE_PARAMS, SEC, Harness, header, ros_arg, start_node, wait_until
 
 from nlspn_ros.geometry import CameraModel
 from nlspn_ros.ros.messages import camera_info_msg, cloud_msg, image_msg
 
-from ros_util import REPO_ROOT, stop_process
+from ros_util import (
+    NODE_PARAMS,
+    REPO_ROOT,
+    SEC,
+    Harness,
+    header,
+    ros_arg,
+    start_node,
+    stop_process,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-# the session's DDS domain (conftest): these tests start and stop all their processes themselves,
-# and no other module keeps a process in that domain while they run
-DOMAIN = int(os.environ["ROS_DOMAIN_ID"])
 CAMERA = CameraModel.pinhole(320, 240, fx=200.0, fy=200.0, cx=159.5, cy=119.5)
 # 1280x960 into the network and 32 propagation steps: 8-18 s a forward on the 2-core CI machine, so
 # that it still runs when the 2 s shutdown wait is over (the frame must be abandoned, not finished)
@@ -84,10 +90,10 @@ def leaked(paths: set[Path]) -> list[str]:
 
 
 @pytest.fixture
-def harness():
-    """The test's side of the graph; the test closes it before looking for leaked files (a live
-    peer keeps the node's port segments mapped)."""
-    h = Harness(domain=DOMAIN)
+def harness(ros_domain):
+    """The test's side of the graph, in a DDS domain of the test's own; the test closes it before
+    looking for leaked files (a live peer keeps the node's port segments mapped)."""
+    h = Harness(ros_domain())
     h.closed = False
 
     def close() -> None:
@@ -101,7 +107,7 @@ def harness():
 
 
 def start_slow_node(checkpoint, harness: Harness, **kwargs) -> subprocess.Popen:
-    proc = start_node(checkpoint, DOMAIN, **SLOW, **kwargs)
+    proc = start_node(checkpoint, harness.domain, **SLOW, **kwargs)
     if not harness.wait(lambda: all(p.get_subscription_count() for p in harness.pub.values())
                         and harness.counters(), timeout=40.0, proc=proc):
         pytest.fail(f"nlspn_node did not come up; it printed:\n{stop_process(proc)}")
@@ -164,7 +170,7 @@ def test_repeated_sigints_under_a_launcher_exit_once_cleanly(harness, checkpoint
          *ros_arg("qos.input_reliability", "reliable"), *ros_arg("t_cam_lidar", NODE_PARAMS["t_cam_lidar"]),
          *[arg for name, value in SLOW.items() for arg in ros_arg(name, value)]],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "ROS_DOMAIN_ID": str(DOMAIN),
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "ROS_DOMAIN_ID": str(harness.domain),
              "FASTRTPS_DEFAULT_PROFILES_FILE": str(REPO_ROOT / "config" / "fastdds_shm.xml")},
     )
     try:
