@@ -19,9 +19,8 @@ from torch.utils.data import Dataset
 from nlspn_ros.completion.nlspn import normalize_rgb
 from nlspn_ros.data.cache import cache_frames, frame_path, load_cached
 from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, kitti_rings, pixel_holdout, ring_target
-from nlspn_ros.data.kitti import KittiFrame, dc_crop_box
+from nlspn_ros.data.kitti import KittiFrame, cut_to_box, dc_crop_box
 from nlspn_ros.data.synthetic import KITTI_SIZE, render_frame
-from nlspn_ros.geometry import project_to_depth
 
 KITTI_DC_HEIGHT = 352  # official KITTI DC training crops the bottom 352 rows
 
@@ -163,12 +162,6 @@ class KittiDCDataset(AugmentedDataset):
         return self._sample(index, rgb, sparse, gt)
 
 
-def _projected(frame: KittiFrame, box: tuple[slice, slice], mask: np.ndarray | None = None) -> np.ndarray:
-    """Sparse depth of the frame's points (those of ``mask``), cut to ``box`` (rows, columns)."""
-    points = frame.points if mask is None else frame.points[mask]
-    return np.ascontiguousarray(project_to_depth(points, frame.t_cam_lidar, frame.camera)[box])
-
-
 class LidarHoldoutDataset(AugmentedDataset):
     """Real frames trained from their own LiDAR: part of the sweep is the input, the rest the target.
 
@@ -200,12 +193,12 @@ class LidarHoldoutDataset(AugmentedDataset):
         self._frames: list[dict[str, np.ndarray]] = []
         for frame in frames:
             height, width = frame.rgb.shape[:2]
-            x, y, w, h = dc_crop_box(width, height, dc_crop) if dc_crop else (0, 0, width, height)
-            box = (slice(y, y + h), slice(x, x + w))
-            item = {"rgb": np.ascontiguousarray(frame.rgb[box]), "sparse": _projected(frame, box)}
+            box = dc_crop_box(width, height, dc_crop) if dc_crop else None
+            rgb, sparse = cut_to_box(frame, box)
+            item = {"rgb": rgb, "sparse": sparse}
             if "rings" in self.protocols:
                 held = held_out_rings(kitti_rings(frame.points), 0)
-                even, odd = _projected(frame, box, held), _projected(frame, box, ~held)
+                even, odd = cut_to_box(frame, box, held)[1], cut_to_box(frame, box, ~held)[1]
                 item["rings_0"] = (odd, ring_target(odd, even))  # even rings held out
                 item["rings_1"] = (even, ring_target(even, odd))
             self.names.append(frame.name)

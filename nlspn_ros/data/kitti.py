@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nlspn_ros.geometry import CameraModel, invert_transform, load_kitti_calib
+from nlspn_ros.geometry import CameraModel, invert_transform, load_kitti_calib, project_to_depth
 from nlspn_ros.geometry.kitti import read_calib_file
 
 KITTI_DC_CROP = (352, 1216)  # (height, width): KITTI depth completion's bottom-centre crop
@@ -292,3 +292,24 @@ def dc_crop_box(width: int, height: int, crop: tuple[int, int] = KITTI_DC_CROP) 
     if crop_h > height or crop_w > width:
         raise ValueError(f"crop {crop_w}x{crop_h} does not fit a {width}x{height} image")
     return (width - crop_w) // 2, height - crop_h, crop_w, crop_h
+
+
+def cut_to_box(frame: KittiFrame, box: tuple[int, int, int, int] | None = None,
+               mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's image and the sparse depth of its points, both cut to ``box``.
+
+    Args:
+        frame: a KITTI frame.
+        box: (x, y, width, height) in pixels, e.g. :func:`dc_crop_box`'s; None: the whole image.
+        mask: which points to project (N bools); None: all.
+
+    Returns:
+        (rgb, sparse): (h, w, 3) uint8 and (h, w) float32 metres (0 = no point), C-contiguous.
+    """
+    sparse = project_to_depth(frame.points if mask is None else frame.points[mask], frame.t_cam_lidar,
+                              frame.camera)
+    rgb = frame.rgb
+    if box is not None:
+        x, y, w, h = box
+        rgb, sparse = rgb[y : y + h, x : x + w], sparse[y : y + h, x : x + w]
+    return np.ascontiguousarray(rgb), np.ascontiguousarray(sparse)

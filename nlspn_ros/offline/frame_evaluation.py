@@ -36,8 +36,7 @@ from nlspn_ros.data.holdout import (
     pixel_holdout,
     ring_target,
 )
-from nlspn_ros.data.kitti import KittiFrame, dc_crop_box, read_kitti, read_object_layout
-from nlspn_ros.geometry import project_to_depth
+from nlspn_ros.data.kitti import KittiFrame, cut_to_box, dc_crop_box, read_kitti, read_object_layout
 from nlspn_ros.metrics import MetricAccumulator
 from nlspn_ros.model import NLSPNModel
 
@@ -201,11 +200,7 @@ def kitti_frame(kitti_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 def dc_inputs(frame: KittiFrame, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(rgb, sparse of the points in ``mask``) cut to KITTI depth completion's bottom-centre box."""
     height, width = frame.rgb.shape[:2]
-    x, y, w, h = dc_crop_box(width, height)
-    points = frame.points if mask is None else frame.points[mask]
-    sparse = project_to_depth(points, frame.t_cam_lidar, frame.camera)
-    box = (slice(y, y + h), slice(x, x + w))
-    return np.ascontiguousarray(frame.rgb[box]), np.ascontiguousarray(sparse[box])
+    return cut_to_box(frame, dc_crop_box(width, height), mask)
 
 
 def protocol_inputs(frame: KittiFrame, protocol: str, index: int, seed: int = 0, share: float = 0.2
