@@ -89,3 +89,16 @@ def test_pip_wheel_holds_the_core_and_the_command(tmp_path):
     assert any(n.endswith("share/nlspn_ros/msg/DepthCompletion.msg") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "nlspn_ros = nlspn_ros.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_readme_layout_lists_the_package_as_it_is():
+    """The README's layout section names every package and top-level module of nlspn_ros/, and
+    nothing that is gone."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    listed = {line.split()[0] for line in block.splitlines() if line.startswith("  ") and line[2] != " "}
+    root = REPO_ROOT / "nlspn_ros"
+    present = {f"{p.name}/" for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    present |= {p.name for p in root.glob("*.py") if p.name != "__init__.py"}
+    present |= {"models/"}  # the shipped weights (no Python)
+    assert listed == present, f"README: {sorted(listed - present)} gone, {sorted(present - listed)} missing"
