@@ -13,6 +13,7 @@ import numpy as np
 
 from nlspn_ros.data.holdout import held_out_rings, kitti_rings, ring_target
 from nlspn_ros.data.kitti import KittiFrame, read_kitti, read_object_layout, read_raw_drive
+from nlspn_ros.data.synthetic import render_frame
 from nlspn_ros.geometry import CameraModel, project_to_depth
 
 
@@ -72,8 +73,6 @@ def kitti_frames(kitti_dir: Path, names: Iterable[str] | None = None) -> Iterato
 
 def synthetic_frames(count: int, width: int, height: int, seed: int = 0) -> Iterator[SensorFrame]:
     """Rendered scenes with exact ground-truth depth (:func:`nlspn_ros.data.synthetic.render_frame`)."""
-    from nlspn_ros.data.synthetic import render_frame
-
     for index in range(count):
         frame = render_frame(seed + index, width, height)
         yield SensorFrame(f"synthetic_{seed + index:04d}", frame.rgb, frame.points[:, :3], frame.camera,

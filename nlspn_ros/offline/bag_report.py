@@ -7,8 +7,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from nlspn_ros.completion import Completer
+from nlspn_ros.completion.factory import apply_prop_time, build_completer
 from nlspn_ros.metrics import METRIC_NAMES
-from nlspn_ros.offline.bag_evaluation import EvaluationResult, Evaluator, FrameData, FrameResult
+from nlspn_ros.offline.bag_evaluation import (
+    EvaluationResult,
+    Evaluator,
+    FrameData,
+    FrameResult,
+    transform_from_tf,
+)
+from nlspn_ros.offline.panels import write_panels
+from nlspn_ros.pipeline.param_files import load_parameters, settings_from_files
 
 # Displayed as the KITTI benchmark does: RMSE/MAE in mm, iRMSE/iMAE in 1/km.
 DISPLAY_SCALE = {"RMSE": 1000.0, "MAE": 1000.0, "iRMSE": 1000.0, "iMAE": 1000.0, "near_phantom": 100.0}
@@ -20,15 +32,11 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
                  output: Path | None = None, panels: bool = False, holdout: float = 0.2, seed: int = 0,
                  mode: str = "auto", protocol: str = "pixels", progress: bool = True,
                  topics: dict[str, str | None] | None = None,
-                 completer: Any = None, on_frame: Callable[[FrameResult, FrameData], None] | None = None
+                 completer: Completer | None = None,
+                 on_frame: Callable[[FrameResult, FrameData], None] | None = None
                  ) -> EvaluationResult:
     """Evaluate ``bag`` (see :class:`Evaluator`) with the node settings of ``params`` files + ``overrides``;
     writes ``output/metrics.json`` and ``output/panels/``."""
-    from tqdm import tqdm
-
-    from nlspn_ros.offline.bag_evaluation import transform_from_tf
-    from nlspn_ros.pipeline.param_files import load_parameters, settings_from_files
-
     overrides = dict(overrides or {})
     evaluator = Evaluator(bag, holdout=holdout, seed=seed, mode=mode, completer=completer, protocol=protocol,
                           **{k: v for k, v in (topics or {}).items() if v})
@@ -40,8 +48,6 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
     settings = settings_from_files(*params, **overrides)
     evaluator.settings = settings
     if evaluator.mode == "offline" and completer is None:
-        from nlspn_ros.completion.factory import apply_prop_time, build_completer
-
         evaluator.completer = build_completer(settings)
         apply_prop_time(evaluator.completer, settings, evaluator.completer.prop_time)
     bar = tqdm(total=evaluator.expected_frames(), unit="frame", disable=not progress,
@@ -51,8 +57,6 @@ def evaluate_bag(bag: str | Path, *, params: list[Path] = (), overrides: dict[st
         if on_frame is not None:
             on_frame(frame, data)
         if panels and output is not None:
-            from nlspn_ros.offline.panels import write_panels
-
             write_panels(output / "panels" / f"frame_{frame.index:04d}.png", data,
                          f"frame {frame.index} @ {frame.image_stamp_ns * 1e-9:.3f} s")
 

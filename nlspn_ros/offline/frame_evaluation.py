@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from nlspn_ros.completion.ip_basic import fill_in_fast, nearest_fill
-from nlspn_ros.data.datasets import to_sample
+from nlspn_ros.data.datasets import SyntheticDataset, to_sample
 from nlspn_ros.data.holdout import (
     PROTOCOLS,
     held_out_rings,
@@ -37,8 +38,12 @@ from nlspn_ros.data.holdout import (
     ring_target,
 )
 from nlspn_ros.data.kitti import KittiFrame, cut_to_box, dc_crop_box, read_kitti, read_object_layout
+from nlspn_ros.data.lidar import LidarModel
+from nlspn_ros.data.synthetic import kitti_like_camera, kitti_like_extrinsic
 from nlspn_ros.metrics import MetricAccumulator
 from nlspn_ros.model import NLSPNModel
+from nlspn_ros.offline.bag_evaluation import FrameData
+from nlspn_ros.offline.panels import write_panels
 
 METHODS = ("nearest", "ip_basic", "nlspn_init", "nlspn")
 EVAL_SEED_OFFSET = 1_000_000  # synthetic evaluation seeds start here; training uses seeds below it
@@ -145,10 +150,6 @@ def evaluate_synthetic(
     progress: bool = False,
 ) -> EvaluationTable:
     """Score all methods on the synthetic frames of ``seeds`` against their dense ground truth."""
-    from nlspn_ros.data.datasets import SyntheticDataset
-    from nlspn_ros.data.lidar import LidarModel
-    from nlspn_ros.data.synthetic import kitti_like_camera, kitti_like_extrinsic
-
     seeds = list(seeds)
     if min(seeds) < EVAL_SEED_OFFSET:
         raise ValueError(f"evaluation seeds must be >= {EVAL_SEED_OFFSET} (lower seeds are for training)")
@@ -162,8 +163,6 @@ def evaluate_synthetic(
     t_cam_lidar = kitti_like_extrinsic()
     indices = range(len(seeds))
     if progress:
-        from tqdm import tqdm
-
         indices = tqdm(indices, unit="frame", desc="evaluate")
     for index in indices:
         rgb, sparse, gt = dataset.frame(index)
@@ -239,9 +238,6 @@ def evaluate_real(
     Besides the KITTI metrics, ``near_phantom`` is the share of target pixels predicted nearer than
     half their depth (pooled over frames), the error that makes a robot brake for nothing.
     """
-    from nlspn_ros.offline.bag_evaluation import FrameData
-    from nlspn_ros.offline.panels import write_panels
-
     model.eval()
     accumulators = {name: MetricAccumulator() for name in METHODS}
     times: dict[str, list[float]] = {name: [] for name in METHODS}
