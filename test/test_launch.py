@@ -128,7 +128,8 @@ def test_multi_camera_runs_one_node_per_camera_with_its_own_files_and_topics():
 
 
 def test_kitti_playback_replays_into_its_own_node_once_it_is_ready():
-    started = plan("kitti_playback.launch.py", defaults("kitti_playback.launch.py", rate="0.5"), SHARE)
+    started = plan("kitti_playback.launch.py", defaults("kitti_playback.launch.py", rate="0.5", delay="3"),
+                   SHARE)
     (node,) = nlspn_nodes(started)
     assert node.fully_qualified_name == "/nlspn/nlspn_node"
     overrides = node.parameters[-1]
@@ -138,6 +139,7 @@ def test_kitti_playback_replays_into_its_own_node_once_it_is_ready():
     assert replay[0] == str(INSTALL / "lib" / "nlspn_ros" / "nlspn_ros")
     parsed = build_parser().parse_args(list(replay[1:]))  # the replay subcommand accepts exactly this
     assert parsed.command == "replay" and str(parsed.bag) == "/data/kitti_bag" and parsed.rate == 0.5
+    assert parsed.delay == 3.0  # after the node is ready: time for a viewer to subscribe
     assert parsed.wait_for_node == node.fully_qualified_name  # not RViz, which subscribes the same topics
     assert sorted(parsed.wait_topics) == sorted(target for _, target in node.remappings)
     assert parsed.wait_for_subscribers > 60  # the node loads its model before it subscribes
@@ -379,7 +381,10 @@ def test_kitti_playback_launch_completes_every_shared_frame(kitti_dir, checkpoin
     probe = Probe()
     probe.subscribe("/nlspn/depth/image", Image)
     # default params_file: config/kitti.yaml, whose crop must fit both drives' image sizes
-    launched = ros2_launch("kitti_playback.launch.py", bag=str(bag), checkpoint=str(checkpoint), device="cpu")
+    # delay: the node completes only what has a subscriber, and under LOCALHOST discovery it can
+    # take seconds to learn of this probe (frames.no_subscribers seen here without it)
+    launched = ros2_launch("kitti_playback.launch.py", bag=str(bag), checkpoint=str(checkpoint), device="cpu",
+                           delay="10")
     try:
         names = ["use_sim_time", "crop.anchor", "qos.input_reliability"]
         values = probe.parameters("/nlspn/nlspn_node", names, launched)

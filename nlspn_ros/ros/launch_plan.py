@@ -97,6 +97,9 @@ ARGUMENTS: dict[str, tuple[Argument, ...]] = {
     "kitti_playback.launch.py": (
         Argument("bag", None, "rosbag2 to replay (directory, .mcap or .db3), e.g. from make-bag --kitti"),
         Argument("rate", "1.0", "replay speed factor"),
+        Argument("delay", "0.0", "seconds the replay waits after the node subscribed, so that a viewer "
+                 "(RViz, rviz:=true) subscribed to the outputs before the first frame: the node completes "
+                 "nothing nobody subscribed"),
         Argument("params_file", f"{SHARE_PLACEHOLDER}/config/kitti.yaml",
                  "node parameters (KITTI calibration, crop); <bag>.params.yaml from make-bag is exact"),
         Argument("checkpoint", "", "NLSPN checkpoint; empty: the embedded default model"),
@@ -207,8 +210,8 @@ def kitti_playback(values: Mapping[str, str], share: str | Path) -> Plan:
                                 arguments=("-d", str(Path(share) / "config" / "nlspn.rviz"))))
     replay = (
         str(Path(share).parent.parent / "lib" / PACKAGE / CLI_EXECUTABLE), "replay", values["bag"],
-        "--rate", values["rate"], "--wait-for-subscribers", f"{PLAYBACK_WAIT_S:g}",
-        "--wait-for-node", node.fully_qualified_name,
+        "--rate", values["rate"], "--delay", values["delay"],
+        "--wait-for-subscribers", f"{PLAYBACK_WAIT_S:g}", "--wait-for-node", node.fully_qualified_name,
         "--wait-topics", topics.image, topics.camera_info, topics.points,
     )
     return Plan(tuple(nodes), _environment(values), (replay,))
