@@ -379,3 +379,55 @@ def test_ip_basic_follows_a_runtime_max_depth() -> None:
     result = frames.process_frame(image, info, far, changed, completer)
     assert np.isfinite(result.depth).mean() > 0.5
     np.testing.assert_allclose(result.depth[np.isfinite(result.depth)], 150.0, rtol=1e-3)
+
+
+def settings_accesses(source: str) -> list[tuple[int, list[str]]]:
+    """(line, attribute path) of every read of node settings in ``source``: a chain after a name or an
+    attribute called ``s``, ``settings`` or ``_settings`` (``s.sync.slop`` -> ``["sync", "slop"]``)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute) or isinstance(getattr(node, "_parent", None), ast.Attribute):
+            continue
+        path, base = [], node
+        while isinstance(base, ast.Attribute):
+            path.insert(0, base.attr)
+            for child in ast.iter_child_nodes(base):
+                child._parent = base
+            base = base.value
+        names = ([base.id] if isinstance(base, ast.Name) else []) + path
+        for index, name in enumerate(names[:-1]):
+            if name in ("s", "settings", "_settings"):
+                found.append((node.lineno, names[index + 1:]))
+                break
+    return found
+
+
+def unknown_settings(source: str) -> list[str]:
+    """The settings reads of ``source`` that NodeSettings does not have (what a type checker says)."""
+    unknown = []
+    for line, path in settings_accesses(source):
+        target = NodeSettings.defaults()
+        for part in path:
+            if not hasattr(target, part):
+                unknown.append(f"line {line}: settings.{'.'.join(path)}")
+                break
+            target = getattr(target, part)
+            if callable(target) or not dataclasses.is_dataclass(target):
+                break
+    return unknown
+
+
+def test_every_settings_read_in_the_package_exists():
+    """The code that reads node settings names only attributes NodeSettings has: a misspelt parameter
+    fails here, not as frames.failed on the node's worker thread. The check itself catches one."""
+    assert unknown_settings("def f(s):\n    return s.sync.slope + s.min_depth\n") == [
+        "line 2: settings.sync.slope"]
+    readers = [p for p in (REPO_ROOT / "nlspn_ros").rglob("*.py") if "NodeSettings" in p.read_text()]
+    assert len(readers) >= 6
+    reads = {str(p.relative_to(REPO_ROOT)): settings_accesses(p.read_text()) for p in readers}
+    assert sum(map(len, reads.values())) > 40  # the scan sees the reads
+    problems = {name: unknown_settings(p.read_text()) for name, p in
+                ((str(p.relative_to(REPO_ROOT)), p) for p in readers)}
+    assert not any(problems.values()), problems
