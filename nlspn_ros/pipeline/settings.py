@@ -17,6 +17,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -185,8 +186,8 @@ class NodeSettings:
 # fmt: on
 
     def __post_init__(self) -> None:
-        for spec, value in zip(PARAMETERS, _values(self), strict=True):
-            spec.check(value)
+        for name, value in self.as_values().items():
+            BY_NAME[name].check(value)
         for validator in VALIDATORS:
             validator(self)
         try:
@@ -205,7 +206,7 @@ class NodeSettings:
 
     def as_values(self) -> dict[str, Any]:
         """Parameter name (dotted) -> value, in table order."""
-        return {spec.name: value for spec, value in zip(PARAMETERS, _values(self), strict=True)}
+        return {spec.name: attrgetter(spec.name)(self) for spec in PARAMETERS}  # "sync.slop": self.sync.slop
 
     @classmethod
     def defaults(cls) -> NodeSettings:
@@ -224,10 +225,8 @@ class NodeSettings:
         return _build(cls, values, "")
 
     def changed(self, updates: dict[str, Any]) -> NodeSettings:
-        """New settings with ``updates`` (dotted names) applied, validated as a whole."""
-        unknown = sorted(set(updates) - set(BY_NAME))
-        if unknown:
-            raise ValueError(f"unknown parameters: {unknown}")
+        """New settings with ``updates`` (dotted names) applied, validated as a whole (an unknown name
+        included)."""
         return NodeSettings.from_values({**self.as_values(), **updates})
 
 
@@ -238,15 +237,6 @@ def _fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Fiel
             yield from _fields(f.metadata["group"], f"{prefix}{f.name}.")
         elif "parameter" in f.metadata:
             yield f"{prefix}{f.name}", f
-
-
-def _values(settings: Any) -> Iterator[Any]:
-    """The parameter values of ``settings`` (a settings dataclass), in :data:`PARAMETERS` order."""
-    for f in dataclasses.fields(settings):
-        if "group" in f.metadata:
-            yield from _values(getattr(settings, f.name))
-        elif "parameter" in f.metadata:
-            yield getattr(settings, f.name)
 
 
 def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
