@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from nlspn_ros.completion.nlspn import normalize_rgb
 from nlspn_ros.data.cache import cache_frames, frame_path, load_cached
 from nlspn_ros.data.holdout import PROTOCOLS, held_out_rings, kitti_rings, pixel_holdout, ring_target
-from nlspn_ros.data.kitti import KittiFrame, cut_to_box, dc_crop_box
+from nlspn_ros.data.kitti import KittiFrame, cut_to_box, dc_crop_box, frame_depth
 from nlspn_ros.data.synthetic import KITTI_SIZE, render_frame
 
 KITTI_DC_HEIGHT = 352  # official KITTI DC training crops the bottom 352 rows
@@ -194,11 +194,10 @@ class LidarHoldoutDataset(AugmentedDataset):
         for frame in frames:
             height, width = frame.rgb.shape[:2]
             box = dc_crop_box(width, height, dc_crop) if dc_crop else None
-            rgb, sparse = cut_to_box(frame, box)
-            item = {"rgb": rgb, "sparse": sparse}
+            item = {"rgb": cut_to_box(frame.rgb, box), "sparse": cut_to_box(frame_depth(frame), box)}
             if "rings" in self.protocols:
                 held = held_out_rings(kitti_rings(frame.points), 0)
-                even, odd = cut_to_box(frame, box, held)[1], cut_to_box(frame, box, ~held)[1]
+                even, odd = (cut_to_box(frame_depth(frame, rings), box) for rings in (held, ~held))
                 item["rings_0"] = (odd, ring_target(odd, even))  # even rings held out
                 item["rings_1"] = (even, ring_target(even, odd))
             self.names.append(frame.name)

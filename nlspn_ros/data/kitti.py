@@ -294,22 +294,17 @@ def dc_crop_box(width: int, height: int, crop: tuple[int, int] = KITTI_DC_CROP) 
     return (width - crop_w) // 2, height - crop_h, crop_w, crop_h
 
 
-def cut_to_box(frame: KittiFrame, box: tuple[int, int, int, int] | None = None,
-               mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The frame's image and the sparse depth of its points, both cut to ``box``.
+def frame_depth(frame: KittiFrame, mask: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) float32 sparse depth in metres (0 = no point) of the frame's points, those of ``mask``
+    (N bools; None: all)."""
+    return project_to_depth(frame.points if mask is None else frame.points[mask], frame.t_cam_lidar,
+                            frame.camera)
 
-    Args:
-        frame: a KITTI frame.
-        box: (x, y, width, height) in pixels, e.g. :func:`dc_crop_box`'s; None: the whole image.
-        mask: which points to project (N bools); None: all.
 
-    Returns:
-        (rgb, sparse): (h, w, 3) uint8 and (h, w) float32 metres (0 = no point), C-contiguous.
-    """
-    sparse = project_to_depth(frame.points if mask is None else frame.points[mask], frame.t_cam_lidar,
-                              frame.camera)
-    rgb = frame.rgb
+def cut_to_box(image: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """``image`` cut to ``box`` ((x, y, width, height) pixels, e.g. :func:`dc_crop_box`'s; None: the
+    whole image), C-contiguous."""
     if box is not None:
         x, y, w, h = box
-        rgb, sparse = rgb[y : y + h, x : x + w], sparse[y : y + h, x : x + w]
-    return np.ascontiguousarray(rgb), np.ascontiguousarray(sparse)
+        image = image[y : y + h, x : x + w]
+    return np.ascontiguousarray(image)

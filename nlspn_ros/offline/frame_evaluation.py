@@ -37,7 +37,14 @@ from nlspn_ros.data.holdout import (
     pixel_holdout,
     ring_target,
 )
-from nlspn_ros.data.kitti import KittiFrame, cut_to_box, dc_crop_box, read_kitti, read_object_layout
+from nlspn_ros.data.kitti import (
+    KittiFrame,
+    cut_to_box,
+    dc_crop_box,
+    frame_depth,
+    read_kitti,
+    read_object_layout,
+)
 from nlspn_ros.data.lidar import LidarModel
 from nlspn_ros.data.synthetic import kitti_like_camera, kitti_like_extrinsic
 from nlspn_ros.metrics import MetricAccumulator
@@ -199,7 +206,8 @@ def kitti_frame(kitti_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 def dc_inputs(frame: KittiFrame, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(rgb, sparse of the points in ``mask``) cut to KITTI depth completion's bottom-centre box."""
     height, width = frame.rgb.shape[:2]
-    return cut_to_box(frame, dc_crop_box(width, height), mask)
+    box = dc_crop_box(width, height)
+    return cut_to_box(frame.rgb, box), cut_to_box(frame_depth(frame, mask), box)
 
 
 def protocol_inputs(frame: KittiFrame, protocol: str, index: int, seed: int = 0, share: float = 0.2
