@@ -493,7 +493,7 @@ class NLSPNNode(LifecycleNode):
         return values
 
     def _publish_diagnostics(self) -> None:
-        if self._diagnostics is None:  # a timer call racing cleanup
+        if self._diagnostics is None:  # only while configured (the timer is destroyed with it)
             return
         values = self.diagnostics_values()
         bad_total = sum(int(v) for k, v in values.items() if k.startswith(("bad_input.", "frames.failed")))
@@ -504,7 +504,7 @@ class NLSPNNode(LifecycleNode):
             name=f"{self.get_fully_qualified_name()}: depth completion",
             message=f"{values.get('frames.completed', '0')} frames completed"
             + (f", {bad} skipped for bad input since the last report" if bad else ""),
-            hardware_id=f"{self.get_fully_qualified_name()} ({values.get('device', 'unconfigured')})",
+            hardware_id=f"{self.get_fully_qualified_name()} ({values['device']})",
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
         msg = DiagnosticArray(status=[status])
