@@ -63,6 +63,13 @@ def params_file_for(bag: Path) -> Path:
     return bag.with_name(bag.name + ".params.yaml")
 
 
+def params_beside(bag: str | Path) -> list[Path]:
+    """The node parameter file make-bag wrote beside ``bag``, when there is one (the default of
+    ``evaluate`` and of training on a bag)."""
+    file = params_file_for(Path(bag))
+    return [file] if file.is_file() else []
+
+
 def write_params(path: Path, t_cam_lidar: np.ndarray, camera_frame: str, lidar_frame: str) -> None:
     """Node parameters for this bag (YAML; JSON flow style keeps the floats exact)."""
     params = {

@@ -34,14 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nlspn_ros.bag.errors import BagError
-    from nlspn_ros.bag.make import params_file_for
+    from nlspn_ros.bag.make import params_beside
     from nlspn_ros.model import CheckpointError
     from nlspn_ros.offline.bag_report import evaluate_bag, print_table
 
     if args.panels and args.output is None:
         print("error: --panels needs --output")
         return 2
-    params = args.params or ([params_file_for(args.bag)] if params_file_for(args.bag).is_file() else [])
+    params = args.params or params_beside(args.bag)
     try:
         overrides = {"method": args.method, "device": args.device,
                      "checkpoint": str(args.checkpoint) if args.checkpoint else None}

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlspn_ros.bag.make import params_file_for
+from nlspn_ros.bag.make import params_beside
 from nlspn_ros.completion import Completion
 from nlspn_ros.data.datasets import AugmentedDataset
 from nlspn_ros.offline.bag_evaluation import Evaluator
@@ -32,9 +32,7 @@ class BagFramesDataset(AugmentedDataset):
         params: list[Path] | None = None,
     ) -> None:
         super().__init__(crop, seed)
-        if params is None:
-            params = [params_file_for(Path(bag))] if params_file_for(Path(bag)).is_file() else []
-        settings = settings_from_files(*params)
+        settings = settings_from_files(*(params_beside(bag) if params is None else params))
         self.frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         evaluator = Evaluator(bag, completer=_InputCollector(), settings=settings, holdout=holdout, seed=seed)
         result = evaluator.run(
